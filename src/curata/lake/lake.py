@@ -1,0 +1,328 @@
+"""Lake: a folder (or bucket prefix) of Lance datasets plus the catalog that publishes them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from curata.config import (
+    LAKE_DIRNAME,
+    LAKE_MARKER,
+    Settings,
+    is_remote,
+    load_settings,
+    resolve_author,
+)
+from curata.errors import AlreadyExists, InvalidInput, NotFound
+from curata.lake import history
+from curata.lake import schema as t
+from curata.lake.catalog import Catalog, utcnow
+from curata.lake.dataset import Dataset
+from curata.lake.models import KINDS, DatasetInfo
+from curata.lake.publish import Publication
+from curata.lake.refs import MAIN, Ref, parse_ref, validate_name
+from curata.lake.snapshot import Snapshot
+from curata.lake.storage import LanceStore
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from curata.lake.maintenance import GcReport
+
+LAKE_FORMAT = 1
+
+
+class Lake:
+    """A lake: versioned datasets under one root, published through one catalog.
+
+    Open one with :func:`curata.open` or create one with :func:`curata.init`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.uri = settings.lake_uri
+        self.settings = settings
+        marker = _read_marker(self.uri)
+        url = settings.catalog_url or marker.get("catalog_url") or self._default_catalog_url()
+        self.catalog = Catalog(url)
+        self.catalog.migrate()
+        self.store = LanceStore(f"{self.uri}/data")
+
+    def _default_catalog_url(self) -> str:
+        if is_remote(self.uri):
+            raise InvalidInput(
+                f"The lake {self.uri} is in object storage, where a SQLite catalog cannot live.",
+                hint="Set CURATA_CATALOG_URL to a PostgreSQL URL.",
+            )
+        return f"sqlite:///{Path(self.uri) / 'catalog.db'}"
+
+    def __repr__(self) -> str:
+        return f"<Lake {self.uri}>"
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release catalog connections."""
+        self.catalog.dispose()
+
+    @property
+    def author(self) -> str:
+        """Default author of this lake's commits."""
+        return resolve_author(self.settings.author)
+
+    # -- datasets ---------------------------------------------------------------------------------
+
+    def create_dataset(
+        self,
+        name: str,
+        *,
+        kind: str = "records",
+        key: str | None = None,
+        description: str = "",
+        owner: str | None = None,
+        tags: Sequence[str] = (),
+        exist_ok: bool = False,
+    ) -> Dataset:
+        """Create an empty dataset; the first write gives it version 1.
+
+        Args:
+            name: letters, digits, ``_``, ``-``, ``.``; no spaces, ``/``, ``..``, ``@`` or ``:``.
+            kind: one of documents, chunks, records, logs, labels, synthetic, report.
+            key: primary-key column, needed for upserts and row-level diffs.
+            description: what the data is.
+            owner: who answers for it.
+            tags: free labels for finding it.
+            exist_ok: return the existing dataset instead of failing.
+
+        Raises:
+            InvalidInput: a bad name or kind.
+            AlreadyExists: the name is taken (and not ``exist_ok``).
+        """
+        validate_name(name)
+        if kind not in KINDS:
+            raise InvalidInput(
+                f"Unknown dataset kind {kind!r}.", hint=f"Kinds: {', '.join(KINDS)}."
+            )
+        if key is not None:
+            validate_name(key, "key column")
+        now, author = utcnow(), self.author
+        try:
+            with self.catalog.write() as conn:
+                result = conn.execute(
+                    sa.insert(t.datasets).values(
+                        name=name,
+                        kind=kind,
+                        primary_key=key,
+                        description=description,
+                        owner=owner,
+                        tags=sorted(set(tags)),
+                        classifications={},
+                        storage_path=f"{name}.lance",
+                        created_at=now,
+                        created_by=author,
+                    )
+                )
+                assert result.inserted_primary_key is not None
+                conn.execute(
+                    sa.insert(t.refs).values(
+                        dataset_id=result.inserted_primary_key[0],
+                        kind="branch",
+                        name=MAIN,
+                        version=None,
+                        updated_at=now,
+                        updated_by=author,
+                    )
+                )
+        except IntegrityError as err:
+            if exist_ok:
+                return self.dataset(name)
+            raise AlreadyExists(f"A dataset named {name!r} exists already.") from err
+        return Dataset(self, name)
+
+    def dataset(self, name: str) -> Dataset:
+        """The dataset called ``name``.
+
+        Raises:
+            NotFound: no such dataset (the message lists the nearest names).
+        """
+        with self.catalog.read() as conn:
+            history.dataset_row(conn, validate_name(name))
+        return Dataset(self, name)
+
+    def has_dataset(self, name: str) -> bool:
+        """Whether a dataset called ``name`` exists."""
+        with self.catalog.read() as conn:
+            q = sa.select(t.datasets.c.id).where(t.datasets.c.name == name)
+            return conn.execute(q).first() is not None
+
+    def datasets(self, search: str | None = None) -> list[DatasetInfo]:
+        """All datasets, or those whose name, tags, description, owner or column names contain
+        ``search`` (case-insensitive)."""
+        with self.catalog.read() as conn:
+            rows = conn.execute(sa.select(t.datasets).order_by(t.datasets.c.name)).all()
+            infos = [self._info(conn, row) for row in rows]
+        if not search:
+            return infos
+        needle = search.lower()
+        return [i for i in infos if needle in _search_text(i)]
+
+    def dataset_info(self, name: str) -> DatasetInfo:
+        """Catalog entry of one dataset."""
+        with self.catalog.read() as conn:
+            return self._info(conn, history.dataset_row(conn, name))
+
+    def _info(self, conn: Any, row: Any) -> DatasetInfo:
+        branches = history.refs_of(conn, row.id, "branch")
+        head = branches.get(MAIN)
+        commit = None if head is None else history.commit_row(conn, row.id, head)
+        tags = history.refs_of(conn, row.id, "tag")
+        return DatasetInfo(
+            name=row.name,
+            kind=row.kind,
+            key=row.primary_key,
+            description=row.description,
+            owner=row.owner,
+            tags=list(row.tags or []),
+            classifications=dict(row.classifications or {}),
+            version=head,
+            rows=0 if commit is None else int(commit.row_count),
+            columns=[] if commit is None else list(commit.schema),
+            created_at=row.created_at,
+            created_by=row.created_by,
+            branches=branches,
+            version_tags={k: v for k, v in tags.items() if v is not None},
+        )
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def ref(self, text: str) -> Snapshot:
+        """The snapshot a reference string names (``tickets``, ``tickets@7``, ``tickets@prod``,
+        ``tickets@branch:fix``)."""
+        return self.snapshot(parse_ref(text))
+
+    def snapshot(self, ref: Ref) -> Snapshot:
+        """The snapshot a parsed reference names.
+
+        Raises:
+            NotFound: unknown dataset, version, tag or branch; no versions yet; removed by gc.
+        """
+        with self.catalog.read() as conn:
+            row = history.dataset_row(conn, ref.name)
+            version = history.resolve_version(conn, row, ref)
+            if version is None:
+                raise NotFound(
+                    f"Dataset {ref.name!r} has no versions yet.",
+                    hint=f"Write to it first, e.g. `curata dataset import {ref.name} FILE`.",
+                )
+            commit_row = history.commit_row(conn, row.id, version)
+            assert commit_row is not None
+            tags = history.tags_by_version(conn, row.id).get(version, [])
+            commit = history.to_commit(commit_row, row.name, tags)
+        if commit.pruned:
+            raise NotFound(f"{commit.ref} was removed by `curata gc`; its data is gone.")
+        lance_ds = self.store.open_at(row.storage_path, commit.lance_version)
+        return Snapshot(commit, lance_ds, row.primary_key)
+
+    def query(self, sql: str) -> pa.Table:
+        """Run DuckDB SQL where table names are dataset references: ``SELECT count(*) FROM
+        "tickets@orig"``. Plain names are heads of main.
+
+        Raises:
+            InvalidInput: the SQL does not parse or fails.
+            NotFound: a referenced dataset or version does not exist.
+        """
+        from curata.lake.query import run_query
+
+        return run_query(self, sql)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    @contextmanager
+    def publish(
+        self, *, message: str = "", author: str | None = None, run_id: str | None = None
+    ) -> Iterator[Publication]:
+        """Write to several datasets and publish them together, in one catalog transaction.
+
+        Readers see all of the new versions or none of them. If the block raises, nothing is
+        published.
+
+        >>> with lake.publish(message="sync kb") as pub:  # doctest: +SKIP
+        ...     pub.upsert("kb_documents", docs)
+        ...     pub.delete("kb_chunks", "doc_id IN ('a.md')")
+        ...     pub.append("kb_chunks", chunks)
+        >>> [c.ref for c in pub.commits]  # doctest: +SKIP
+        ['kb_documents@4', 'kb_chunks@4']
+        """
+        author = resolve_author(author or self.settings.author)
+        with self.catalog.write() as conn:
+            pub = Publication(self, conn, message=message, author=author, run_id=run_id)
+            yield pub
+            pub._finish()
+
+    def gc(self, *, keep_versions: int | None = None, dry_run: bool = False) -> GcReport:
+        """Compact small fragments, remove unpublished Lance versions and, with
+        ``keep_versions=N``, versions other than the newest N of each branch. Tagged versions and
+        branch heads are always kept."""
+        from curata.lake.maintenance import collect_garbage
+
+        return collect_garbage(self, keep_versions=keep_versions, dry_run=dry_run)
+
+
+def _search_text(info: DatasetInfo) -> str:
+    parts = [info.name, info.description, info.owner or "", *info.tags]
+    parts += [c["name"] for c in info.columns]
+    return " ".join(parts).lower()
+
+
+def _read_marker(uri: str) -> dict[str, Any]:
+    if is_remote(uri):
+        return {}
+    marker = Path(uri) / LAKE_MARKER
+    if not marker.is_file():
+        raise NotFound(
+            f"{uri} is not a curata lake (no {LAKE_MARKER}).",
+            hint="Create one with `curata init`, or check --lake / CURATA_LAKE.",
+        )
+    data: dict[str, Any] = json.loads(marker.read_text())
+    return data
+
+
+def init_lake(path: str | None = None, *, catalog_url: str | None = None) -> Lake:
+    """Create a lake: ``PATH/.curata`` (PATH defaults to the working directory), or ``PATH``
+    itself when it ends in ``.curata`` or is an object-storage URI. Opening an existing lake is
+    fine: init is idempotent.
+
+    Args:
+        path: where to create the lake.
+        catalog_url: SQLAlchemy URL of the catalog (default ``CURATA_CATALOG_URL``, else SQLite
+            inside the lake). It is remembered in the lake's ``lake.json``.
+    """
+    import os
+
+    target = path or "."
+    if not is_remote(target):
+        p = Path(target).expanduser().resolve()
+        lake_dir = p if p.name == LAKE_DIRNAME or (p / LAKE_MARKER).is_file() else p / LAKE_DIRNAME
+        (lake_dir / "data").mkdir(parents=True, exist_ok=True)
+        marker = lake_dir / LAKE_MARKER
+        url = catalog_url or os.environ.get("CURATA_CATALOG_URL") or None
+        if not marker.is_file():
+            marker.write_text(
+                json.dumps({"format": LAKE_FORMAT, "catalog_url": url}, indent=2) + "\n"
+            )
+        target = str(lake_dir)
+    return Lake(Settings(lake_uri=target, catalog_url=catalog_url))
+
+
+def open_lake(path: str | None = None, *, author: str | None = None) -> Lake:
+    """Open the lake at ``path``, ``CURATA_LAKE``, or the nearest ``.curata`` walking up."""
+    return Lake(load_settings(path, author))
