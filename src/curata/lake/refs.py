@@ -94,18 +94,19 @@ def parse_ref(text: str) -> Ref:
     return Ref(name=name, tag=validate_label(at, "tag"))
 
 
-def coerce_ref(name: str, ref: str | int | None) -> Ref:
+def coerce_ref(name: str, ref: Ref | str | int | None) -> Ref:
     """Turn the ``ref`` argument of a Dataset method into a :class:`Ref` of dataset ``name``.
 
-    ``None`` is the head of main; an int a version; a string anything after the ``@``
-    (``"prod"``, ``"7"``, ``"branch:exp"``) or a full reference (``"docs@prod"``).
+    ``None`` (or ``name`` itself) is the head of main; an int a version; a string anything
+    after the ``@`` (``"prod"``, ``"7"``, ``"branch:exp"``) or a full reference
+    (``"docs@prod"``); or a parsed :class:`Ref`.
     """
-    if ref is None:
+    if ref is None or ref == name:
         return Ref(name=name, branch=MAIN)
     if isinstance(ref, int):
         return Ref(name=name, version=ref)
-    if "@" in ref:
-        parsed = parse_ref(ref)
+    if isinstance(ref, Ref) or "@" in ref:
+        parsed = ref if isinstance(ref, Ref) else parse_ref(ref)
         if parsed.name != name:
             raise InvalidInput(f"Reference {ref!r} names dataset {parsed.name!r}, not {name!r}.")
         return parsed
