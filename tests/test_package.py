@@ -34,12 +34,12 @@ EXPECTED_API = {
 def test_all_is_the_public_api() -> None:
     assert set(curata.__all__) == EXPECTED_API
     # Every exported name resolves (lazily loaded classes included) to what curata.lake defines.
-    import curata.lake
+    from curata import lake
 
     for name in curata.__all__:
         assert getattr(curata, name) is not None
-    assert curata.Lake is curata.lake.Lake
-    assert curata.Snapshot is curata.lake.Snapshot
+    assert curata.Lake is lake.Lake
+    assert curata.Snapshot is lake.Snapshot
 
 
 def test_import_does_not_load_heavy_dependencies() -> None:
