@@ -78,24 +78,46 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the catalog schema to the newest revision (a no-op when it is already there)."""
-    from alembic import command
+# The newest migration. Checked against the migration scripts by a test; knowing it here lets
+# opening an up-to-date lake skip loading Alembic.
+HEAD_REVISION = "0002"
+# Key of the PostgreSQL advisory lock that serialises migrations of one catalog.
+_MIGRATION_LOCK = 0x637572617461
+
+
+def alembic_config() -> Any:
+    """Alembic configuration pointing at curata's migration scripts."""
     from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("curata.lake") / "migrations"))
-    head = ScriptDirectory.from_config(cfg).get_current_head()
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current == head:
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the catalog schema to the newest revision (a no-op when it is already there).
+
+    Concurrent first opens are safe: the upgrade runs under the catalog's write lock (an
+    advisory lock on PostgreSQL), and Alembic re-reads the revision inside it.
+    """
+    if _current_revision(engine) == HEAD_REVISION:
         return
+    from alembic import command
+
+    cfg = alembic_config()
     with _translate_errors(), engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
         conn.commit()
+
+
+def _current_revision(engine: Engine) -> str | None:
+    with _translate_errors(), engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def schema_revision(engine: Engine) -> str | None:
