@@ -30,7 +30,10 @@ def test_concurrent_first_opens_migrate_once(
     (lake_dir / "lake.json").write_text('{"format": 1, "catalog_url": null}')
     if catalog_url:
         monkeypatch.setenv("CURATA_CATALOG_URL", catalog_url)
-    code = f"import curata; curata.open({str(lake_dir)!r}).create_dataset('d' + __import__('os').urandom(4).hex())"
+    code = (
+        "import os, curata; "
+        f"curata.open({str(lake_dir)!r}).create_dataset('d' + os.urandom(4).hex())"
+    )
     procs = [
         subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(4)
     ]
