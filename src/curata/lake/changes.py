@@ -211,8 +211,16 @@ def diff_datasets(
         return _multiset_diff(con, changes, cols_sql, with_rows, limit)
     k = quote_ident(key)
     value_cols = [c for c in common if c != key]
+    # A retyped column (string -> double, say) is compared by its text, which DuckDB can always
+    # produce; comparing the values themselves would fail or cast one side arbitrarily.
+    retyped = {c["column"] for c in changes.columns_retyped}
+
+    def compared(alias: str, column: str) -> str:
+        ref = f"{alias}.{quote_ident(column)}"
+        return f"CAST({ref} AS VARCHAR)" if column in retyped else ref
+
     flags = ", ".join(
-        f"(b.{quote_ident(c)} IS DISTINCT FROM a.{quote_ident(c)}) AS {quote_ident('chg_' + c)}"
+        f"({compared('b', c)} IS DISTINCT FROM {compared('a', c)}) AS {quote_ident('chg_' + c)}"
         for c in value_cols
     )
     con.execute(
@@ -233,8 +241,8 @@ def diff_datasets(
             for c in value_cols
         ]
     )
-    row = con.sql(f"SELECT {counts} FROM joined").fetchone()
-    assert row is not None
+    # fetchall, not fetchone: DuckDB 2 relations have no fetchone().
+    row = con.sql(f"SELECT {counts} FROM joined").fetchall()[0]
     changes.rows_added, changes.rows_deleted, changes.rows_updated = row[0], row[1], row[2]
     changes.updated_columns = {c: n for c, n in zip(value_cols, row[3:], strict=True) if n}
     if not with_rows:
@@ -256,8 +264,8 @@ def _multiset_diff(
         return RowDiff(changes)
     added_sql = f"SELECT {cols_sql} FROM after_t EXCEPT ALL SELECT {cols_sql} FROM before_t"
     deleted_sql = f"SELECT {cols_sql} FROM before_t EXCEPT ALL SELECT {cols_sql} FROM after_t"
-    changes.rows_added = con.sql(f"SELECT count(*) FROM ({added_sql})").fetchone()[0]
-    changes.rows_deleted = con.sql(f"SELECT count(*) FROM ({deleted_sql})").fetchone()[0]
+    changes.rows_added = con.sql(f"SELECT count(*) FROM ({added_sql})").fetchall()[0][0]
+    changes.rows_deleted = con.sql(f"SELECT count(*) FROM ({deleted_sql})").fetchall()[0][0]
     if not with_rows:
         return RowDiff(changes)
     return RowDiff(

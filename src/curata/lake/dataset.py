@@ -18,6 +18,8 @@ from curata.lake.snapshot import Snapshot
 from curata.lake.tables import conform, to_arrow_table
 
 if TYPE_CHECKING:
+    from os import PathLike
+
     from curata.lake.lake import Lake
     from curata.lake.models import Commit, DatasetInfo
 
@@ -113,7 +115,7 @@ class Dataset:
 
     def revert(
         self,
-        ref: str | int,
+        ref: Ref | str | int,
         *,
         message: str = "",
         author: str | None = None,
@@ -127,7 +129,7 @@ class Dataset:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def at(self, ref: str | int | None = None) -> Snapshot:
+    def at(self, ref: Ref | str | int | None = None) -> Snapshot:
         """The snapshot at ``ref``: a version (``7``), tag (``"prod"``), branch
         (``"branch:exp"``) or None for the head of main.
 
@@ -154,7 +156,12 @@ class Dataset:
             return history.commits_of(conn, row, branch)
 
     def diff(
-        self, a: str | int, b: str | int | None = None, *, rows: bool = False, limit: int = 100
+        self,
+        a: Ref | str | int,
+        b: Ref | str | int | None = None,
+        *,
+        rows: bool = False,
+        limit: int = 100,
     ) -> RowDiff:
         """What changed from ``a`` to ``b`` (default: head of main): schema and rows by key.
 
@@ -166,9 +173,46 @@ class Dataset:
             old.lance_dataset(), new.lance_dataset(), old.key, with_rows=rows, limit=limit
         )
 
+    def export(
+        self,
+        path: str | PathLike[str],
+        *,
+        format: str | None = None,
+        ref: Ref | str | int | None = None,
+        overwrite: bool = False,
+    ) -> int:
+        """Write the rows at ``ref`` (default: head of main) to a Parquet, CSV or JSON Lines
+        file, or to a Hugging Face dataset folder (``format="hf"``); returns the rows written.
+
+        Rows stream in batches, so memory stays bounded whatever the size of the version.
+
+        >>> lake.dataset("tickets").export("tickets.parquet", ref="prod")  # doctest: +SKIP
+        1200
+
+        Args:
+            path: the file, or the folder for ``hf``.
+            format: ``parquet``, ``csv``, ``jsonl`` or ``hf``; by default told from ``path``.
+            ref: the version, tag or branch to export.
+            overwrite: replace an existing target.
+
+        Raises:
+            NotFound: the ref does not exist.
+            InvalidInput: unknown format, the target exists, or the rows do not fit the format
+                (list or struct columns in CSV).
+            MissingDependency: ``hf`` without the ``datasets`` package.
+        """
+        from curata.formats import write_table
+
+        snapshot = self.at(ref)
+        return write_table(
+            snapshot.to_batches(), path, format, overwrite=overwrite, schema=snapshot.schema
+        )
+
     # -- refs -------------------------------------------------------------------------------------
 
-    def tag(self, name: str, ref: str | int | None = None, *, author: str | None = None) -> int:
+    def tag(
+        self, name: str, ref: Ref | str | int | None = None, *, author: str | None = None
+    ) -> int:
         """Point tag ``name`` at ``ref`` (default: head of main), moving it if it exists.
 
         Moving a tag is one catalog update, so readers of ``NAME@TAG`` switch atomically.
@@ -199,7 +243,7 @@ class Dataset:
                 raise NotFound(f"{self.name!r} has no tag {name!r}.")
 
     def branch(
-        self, name: str, from_: str | int | None = None, *, author: str | None = None
+        self, name: str, from_: Ref | str | int | None = None, *, author: str | None = None
     ) -> int:
         """Create branch ``name`` at ``from_`` (default: head of main); returns its version.
 

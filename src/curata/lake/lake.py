@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from curata.config import (
     LAKE_DIRNAME,
@@ -117,6 +116,10 @@ class Lake:
         now, author = utcnow(), self.author
         try:
             with self.catalog.write() as conn:
+                # Checked here, not by catching IntegrityError: the catalog translates that into
+                # a generic CatalogError before it could reach this function.
+                if self._dataset_id(conn, name) is not None:
+                    raise AlreadyExists(f"A dataset named {name!r} exists already.")
                 result = conn.execute(
                     sa.insert(t.datasets).values(
                         name=name,
@@ -142,10 +145,10 @@ class Lake:
                         updated_by=author,
                     )
                 )
-        except IntegrityError as err:
+        except AlreadyExists:
             if exist_ok:
                 return self.dataset(name)
-            raise AlreadyExists(f"A dataset named {name!r} exists already.") from err
+            raise
         return Dataset(self, name)
 
     def dataset(self, name: str) -> Dataset:
@@ -161,8 +164,12 @@ class Lake:
     def has_dataset(self, name: str) -> bool:
         """Whether a dataset called ``name`` exists."""
         with self.catalog.read() as conn:
-            q = sa.select(t.datasets.c.id).where(t.datasets.c.name == name)
-            return conn.execute(q).first() is not None
+            return self._dataset_id(conn, name) is not None
+
+    @staticmethod
+    def _dataset_id(conn: Any, name: str) -> int | None:
+        q = sa.select(t.datasets.c.id).where(t.datasets.c.name == name)
+        return conn.execute(q).scalar()  # type: ignore[no-any-return]
 
     def datasets(self, search: str | None = None) -> list[DatasetInfo]:
         """All datasets, or those whose name, tags, description, owner or column names contain
