@@ -17,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from curata.errors import CatalogUnavailable, CurataError, InvalidInput
+from curata.errors import CatalogUnavailable, Conflict, CurataError, InvalidInput
 from curata.lake import schema as t
 
 SQLITE_BUSY_TIMEOUT_MS = 300_000
@@ -138,6 +138,11 @@ def _translate_errors() -> Iterator[None]:
         raise CatalogUnavailable(
             f"The catalog database is unavailable: {err.orig}",
             hint="Check CURATA_CATALOG_URL and that the database server is running.",
+        ) from err
+    except IntegrityError as err:
+        raise Conflict(
+            "Another writer changed the catalog at the same moment; nothing was published.",
+            hint="Run the command again.",
         ) from err
     except SQLAlchemyError as err:
         raise CurataError(f"Catalog error: {err}") from err
