@@ -79,21 +79,32 @@ def resolve_lake_uri(explicit: str | None = None) -> str:
     return str(found)
 
 
-def resolve_author(explicit: str | None = None) -> str:
-    """Author of a commit: ``explicit`` > ``CURATA_AUTHOR`` > git ``user.name`` > OS user."""
+def resolve_author(explicit: str | None = None, *, git_user: str | None = None) -> str:
+    """Author of a commit: ``explicit`` > ``CURATA_AUTHOR`` > git ``user.name`` > OS user.
+
+    ``git_user`` is git's answer when the caller already asked (asking costs milliseconds).
+    """
     if explicit:
         return explicit
     env = os.environ.get("CURATA_AUTHOR")
     if env:
         return env
+    return git_user or git_user_name() or _os_user()
+
+
+def git_user_name() -> str | None:
+    """git's ``user.name``, or None."""
     try:
         out = subprocess.run(
             ["git", "config", "user.name"], capture_output=True, text=True, timeout=2, check=False
         )
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        pass
+        return None
+    name = out.stdout.strip()
+    return name if out.returncode == 0 and name else None
+
+
+def _os_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -104,7 +104,18 @@ def read_table(path: StrPath, format: str | None = None) -> pa.Table:
         raise InvalidInput(f"Cannot read {file}: permission denied.") from err
     if table.num_columns == 0:
         raise InvalidInput(f"{file} has no data.")
-    return table
+    return _type_empty_columns(table) if fmt != "parquet" else table
+
+
+def _type_empty_columns(table: pa.Table) -> pa.Table:
+    """Columns empty in every row come out of CSV and JSON as type null, which no later value
+    fits; text is the likeliest type for them."""
+    import pyarrow as pa
+
+    fields = [
+        pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema
+    ]
+    return table.cast(pa.schema(fields))
 
 
 def write_table(

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from curata.cli import dataset_cmds
+from curata.cli import dataset_cmds, lineage_cmds, run_cmds
 from curata.cli.common import JsonOpt, LakeContext, lake_of
 from curata.cli.output import console, print_error, print_json, print_table, rows_json
 from curata.errors import CurataError, InvalidInput
@@ -25,6 +25,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(dataset_cmds.app, name="dataset")
+app.add_typer(lineage_cmds.runs_app, name="runs")
+app.add_typer(lineage_cmds.usage_app, name="usage")
+app.add_typer(lineage_cmds.lineage_app, name="lineage")
 
 
 def _version(value: bool) -> None:
@@ -61,8 +64,14 @@ def root(
 def init(
     ctx: typer.Context,
     path: Annotated[
-        str, typer.Argument(help="Project folder; the lake goes in PATH/.curata.")
-    ] = ".",
+        str | None,
+        typer.Argument(
+            metavar="PATH",
+            help="Project folder; the lake goes in PATH/.curata "
+            "(default: --lake or CURATA_LAKE if given, else the current folder).",
+            show_default=False,
+        ),
+    ] = None,
     catalog_url: Annotated[
         str | None,
         typer.Option(
@@ -77,18 +86,25 @@ def init(
     import curata
     from curata.config import LAKE_MARKER, normalise_lake_path
 
+    # Like every other command, init honours --lake / CURATA_LAKE: the lake it reports is
+    # the one the next command will use.
+    state = ctx.find_root().obj
+    path = path or (state.lake_path if isinstance(state, LakeContext) else None) or "."
     existed = (Path(normalise_lake_path(path)) / LAKE_MARKER).is_file()
     lake = curata.init(path, catalog_url=catalog_url)
     backend = lake.catalog.engine.dialect.name
     lake.close()
     verb = "Reinitialized existing" if existed else "Initialized empty"
-    console.print(f"{verb} curata lake in {lake.uri} (catalog: {backend})")
+    console.print(f"{verb} curata lake in {lake.uri} (catalog: {backend})", markup=False)
 
 
 @app.command("query")
 def query(
     ctx: typer.Context,
-    sql: Annotated[str, typer.Argument(help='DuckDB SQL; tables are references: "tickets@prod".')],
+    sql: Annotated[
+        str,
+        typer.Argument(metavar="SQL", help='DuckDB SQL; tables are references: "tickets@prod".'),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Run DuckDB SQL over dataset versions: SELECT count(*) FROM "tickets@orig"."""
@@ -121,7 +137,7 @@ def gc(
     if as_json:
         print_json(report.to_dict())
     else:
-        console.print(report.summary(), markup=False)
+        console.print(report.summary, markup=False)
 
 
 @app.command("demo")
@@ -135,6 +151,8 @@ def demo(
 
     run_demo(app, folder)
 
+
+app.command("run")(run_cmds.run)
 
 # Short aliases for the most used verbs.
 app.command("ls", help="List datasets (alias of `dataset ls`).")(dataset_cmds.ls)

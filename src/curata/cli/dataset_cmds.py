@@ -9,10 +9,12 @@ import typer
 from rich.markup import escape
 
 from curata.cli.common import AuthorOpt, BranchOpt, JsonOpt, MessageOpt, lake_of
-from curata.cli.output import cell, console, print_json, print_table, rows_json
+from curata.cli.output import cell, console, plain, print_json, print_table, rows_json
 from curata.errors import InvalidInput
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from curata.lake import Commit, DatasetInfo, RowDiff
 
 app = typer.Typer(
@@ -33,13 +35,13 @@ def print_commit(commit: Commit | None, as_json: bool, nothing: str = "Nothing c
     elif commit is None:
         console.print(f"{nothing}; no version published.")
     else:
-        console.print(f"[bold]{commit.ref}[/]  {commit.summary}")
+        console.print(f"[bold]{commit.ref}[/]  {escape(commit.summary)}")
 
 
 @app.command("create")
 def create(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Dataset name.")],
     kind: Annotated[str, typer.Option(help=f"Kind: {KIND_HELP}")] = "records",
     key: Annotated[
         str | None, typer.Option(help="Primary-key column (for upserts, diffs).")
@@ -58,8 +60,10 @@ def create(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Dataset to write (created if missing).")],
-    file: Annotated[Path, typer.Argument(help="Parquet, CSV or JSONL file.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Dataset to write (created if missing).")
+    ],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Parquet, CSV or JSONL file.")],
     format: Annotated[
         str | None,
         typer.Option("--format", "-f", help="parquet, csv or jsonl (default: by extension)."),
@@ -80,6 +84,7 @@ def import_(
     table = read_table(file, format)
     lake = lake_of(ctx, author)
     if not lake.has_dataset(name):
+        _check_first_write(table, name, mode, key)
         lake.create_dataset(name, kind=kind, key=key, exist_ok=True)
     ds = lake.dataset(name)
     msg = message or f"import {file.name}"
@@ -93,10 +98,23 @@ def import_(
     print_commit(commit, as_json)
 
 
+def _check_first_write(table: pa.Table, name: str, mode: str, key: str | None) -> None:
+    """Refuse input that would fail its first write before creating the dataset: a failed
+    import must not leave an empty dataset behind, least of all one with a mistyped key."""
+    from curata.lake.tables import check_key
+
+    if key is None and mode == "upsert":
+        raise InvalidInput(
+            f"Upsert into the new dataset {name!r} needs a key column.", hint="Pass --key COL."
+        )
+    if key is not None:
+        check_key(table, key, name)
+
+
 @app.command("delete-rows")
 def delete_rows(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Dataset.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Dataset.")],
     where: Annotated[str, typer.Option("--where", help="SQL predicate, e.g. \"status = 'spam'\".")],
     branch: BranchOpt = "main",
     message: MessageOpt = "",
@@ -144,7 +162,7 @@ def ls(
         )
         return
     if not infos:
-        console.print("No datasets" + (f" match {search!r}." if search else " yet."))
+        console.print("No datasets" + (f" match {search!r}." if search else " yet."), markup=False)
         return
     from rich.table import Table
 
@@ -152,24 +170,24 @@ def ls(
     for col in ("name", "kind", "version", "rows", "owner", "tags", "description"):
         out.add_column(col, justify="right" if col in ("version", "rows") else "left")
     for info in infos:
-        row = _info_rows(info)
         out.add_row(
             info.name,
             info.kind,
             "-" if info.version is None else str(info.version),
             f"{info.rows:,}",
-            info.owner or "",
-            ", ".join(info.tags),
-            cell(info.description),
+            plain(info.owner),
+            plain(", ".join(info.tags)),
+            plain(cell(info.description)),
         )
-        del row
     console.print(out)
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION, NAME@TAG or NAME@branch:B.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="NAME, NAME@VERSION, NAME@TAG or NAME@branch:B.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Show a dataset's metadata and the version REF points at."""
@@ -183,18 +201,21 @@ def show(
         print_json(info.to_dict() | {"commit": commit.to_dict() if commit else None})
         return
     console.print(f"[bold]{info.name}[/]  ({info.kind})  {escape(info.description)}")
+    tags = ", ".join(info.tags) or "-"
     console.print(
-        f"owner: {info.owner or '-'}   key: {info.key or '-'}   tags: {', '.join(info.tags) or '-'}"
+        f"owner: {info.owner or '-'}   key: {info.key or '-'}   tags: {tags}", markup=False
     )
-    branches = ", ".join(f"{b}@{v}" for b, v in info.branches.items())
-    tags = ", ".join(f"{t}@{v}" for t, v in info.version_tags.items()) or "-"
-    console.print(f"branches: {branches}   version tags: {tags}")
+    branches = ", ".join(
+        f"{b}@{v}" if v is not None else f"{b} (no versions)" for b, v in info.branches.items()
+    )
+    version_tags = ", ".join(f"{t}@{v}" for t, v in info.version_tags.items()) or "-"
+    console.print(f"branches: {branches}   version tags: {version_tags}")
     if commit is None:
         console.print("No versions yet.")
         return
     console.print(
         f"\n[bold]{commit.ref}[/] on {commit.branch}  {commit.timestamp:%Y-%m-%d %H:%M:%S} UTC  "
-        f"by {escape(commit.author)}\n  {escape(commit.message)}\n  {commit.summary}\n"
+        f"by {escape(commit.author)}\n  {escape(commit.message)}\n  {escape(commit.summary)}\n"
         f"  {commit.rows:,} rows"
     )
     from rich.table import Table
@@ -203,14 +224,16 @@ def show(
     for c in ("column", "type", "classification"):
         cols.add_column(c)
     for col in commit.schema:
-        cols.add_row(col["name"], col["type"], info.classifications.get(col["name"], ""))
+        cols.add_row(
+            plain(col["name"]), plain(col["type"]), plain(info.classifications.get(col["name"]))
+        )
     console.print(cols)
 
 
 @app.command("head")
 def head(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Dataset reference.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Dataset reference.")],
     n: Annotated[int, typer.Option("-n", "--rows", help="How many rows.")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
@@ -228,7 +251,7 @@ def head(
 @app.command("log")
 def log(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Dataset.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Dataset.")],
     branch: Annotated[
         str | None, typer.Option("--branch", "-b", help="Only versions on this branch's history.")
     ] = None,
@@ -248,7 +271,7 @@ def log(
     for c in commits:
         tags = f" [yellow]({', '.join(c.tags)})[/]" if c.tags else ""
         pruned = " [red](removed by gc)[/]" if c.pruned else ""
-        when = f"{c.timestamp:%Y-%m-%d %H:%M:%S}"
+        when = f"{c.timestamp:%Y-%m-%d %H:%M:%S} UTC"
         console.print(f"[bold]{c.ref}[/]{tags}{pruned}  {c.branch}  {when}  {escape(c.author)}")
         if c.message:
             console.print(f"    {c.message}", markup=False)
@@ -265,11 +288,18 @@ def diff_json(diff: RowDiff, with_rows: bool) -> dict[str, Any]:
     return out
 
 
+def _shown(value: Any) -> str:
+    """A changed value for a one-line diff: quoted text, or null (not '' for a missing value)."""
+    return "null" if value is None else repr(cell(value))
+
+
 @app.command("diff")
 def diff(
     ctx: typer.Context,
-    ref_a: Annotated[str, typer.Argument(help="Older reference, e.g. tickets@3.")],
-    ref_b: Annotated[str, typer.Argument(help="Newer reference, e.g. tickets (head).")],
+    ref_a: Annotated[str, typer.Argument(metavar="REF_A", help="Older reference, e.g. tickets@3.")],
+    ref_b: Annotated[
+        str, typer.Argument(metavar="REF_B", help="Newer reference, e.g. tickets (head).")
+    ],
     rows: Annotated[bool, typer.Option("--rows", help="Also list the rows that differ.")] = False,
     limit: Annotated[int, typer.Option(help="With --rows, at most this many of each kind.")] = 20,
     as_json: JsonOpt = False,
@@ -291,7 +321,7 @@ def diff(
                 print_table(table, title=f"{label} rows")
         for upd in result.updated or []:
             changes = ", ".join(
-                f"{col}: {cell(v['old'])!r} -> {cell(v['new'])!r}"
+                f"{col}: {_shown(v['old'])} -> {_shown(v['new'])}"
                 for col, v in upd["changes"].items()
             )
             console.print(f"  ~ {upd['key']}: {changes}", markup=False)
@@ -301,7 +331,10 @@ def diff(
 def tag(
     ctx: typer.Context,
     ref: Annotated[
-        str, typer.Argument(help="Version to tag, e.g. tickets@5 (or tickets for the head).")
+        str,
+        typer.Argument(
+            metavar="REF", help="Version to tag, e.g. tickets@5 (or tickets for the head)."
+        ),
     ],
     tag_name: Annotated[str, typer.Argument(metavar="TAG", help="Tag name, e.g. prod.")],
     author: AuthorOpt = None,
@@ -317,8 +350,8 @@ def tag(
 @branch_app.command("create")
 def branch_create(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Dataset.")],
-    branch: Annotated[str, typer.Argument(help="New branch name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Dataset.")],
+    branch: Annotated[str, typer.Argument(metavar="BRANCH", help="New branch name.")],
     from_: Annotated[
         str | None,
         typer.Option("--from", help="Start from this reference (default: head of main)."),
@@ -333,7 +366,7 @@ def branch_create(
 @branch_app.command("ls")
 def branch_ls(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Dataset.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Dataset.")],
     as_json: JsonOpt = False,
 ) -> None:
     """List branches with their head versions."""
@@ -349,7 +382,8 @@ def branch_ls(
 def revert(
     ctx: typer.Context,
     ref: Annotated[
-        str, typer.Argument(help="The version whose content to restore, e.g. tickets@3.")
+        str,
+        typer.Argument(metavar="REF", help="The version whose content to restore, e.g. tickets@3."),
     ],
     branch: BranchOpt = "main",
     message: MessageOpt = "",
@@ -371,8 +405,8 @@ def revert(
 @app.command("export")
 def export(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Dataset reference to export.")],
-    path: Annotated[Path, typer.Argument(help="Output file (or folder for hf).")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Dataset reference to export.")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="Output file (or folder for hf).")],
     format: Annotated[
         str | None,
         typer.Option("--format", "-f", help="parquet, csv, jsonl or hf (default: by extension)."),
@@ -388,13 +422,13 @@ def export(
         .dataset(parsed.name)
         .export(path, format=format, ref=str(parsed), overwrite=overwrite)
     )
-    console.print(f"Wrote {n:,} rows of {parsed} to {path}")
+    console.print(f"Wrote {n:,} rows of {parsed} to {path}", markup=False)
 
 
 @app.command("set")
 def set_(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Dataset.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Dataset.")],
     owner: Annotated[str | None, typer.Option(help="New owner.")] = None,
     description: Annotated[str | None, typer.Option(help="New description.")] = None,
     tag: Annotated[

@@ -7,6 +7,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from curata.cli.output import console
 from curata.errors import InvalidInput
 
@@ -39,10 +41,11 @@ def run_demo(app: Any, folder: Path) -> None:
 
     def step(title: str, *args: str) -> None:
         console.rule(f"[bold]{title}")
-        console.print(f"[dim]$ curata {' '.join(_shell_quote(a) for a in args)}[/]", soft_wrap=True)
+        command = escape(" ".join(_shell_quote(a) for a in args))
+        console.print(f"[dim]$ curata {command}[/]", soft_wrap=True)
         app(args=["--lake", lake, *args], prog_name="curata", standalone_mode=False)
 
-    console.print(f"[bold]curata demo[/] in {folder}\n")
+    console.print(f"[bold]curata demo[/] in {escape(str(folder))}\n")
     step("Create a lake (a folder; the catalog is SQLite inside it)", "init", str(folder))
     step(
         "Create a dataset with a primary key",
@@ -76,7 +79,8 @@ def run_demo(app: Any, folder: Path) -> None:
     console.rule()
     console.print(
         f"Done. The lake is in {lake}; try for example:\n"
-        f"  cd {folder} && curata ls && curata dataset show tickets@prod"
+        f"  cd {folder} && curata ls && curata dataset show tickets@prod",
+        markup=False,
     )
 
 

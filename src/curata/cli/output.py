@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import sys
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from curata.errors import CurataError
 
-console = Console(highlight=False, soft_wrap=False)
-err_console = Console(stderr=True, highlight=False)
+# Soft wrap: text is never broken into lines by curata (a path or a message piped to a log
+# stays whole; a terminal wraps it by itself). Tables still fit the width.
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 MAX_CELL = 60
 
 
@@ -37,8 +42,25 @@ def _default(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    """Write ``data`` as JSON to stdout (nothing else goes to stdout in --json mode)."""
-    sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False, indent=2) + "\n")
+    """Write ``data`` as JSON to stdout (nothing else goes to stdout in --json mode).
+
+    NaN and infinities, which JSON cannot say, are written as null.
+    """
+    try:
+        text = json.dumps(data, default=_default, ensure_ascii=False, indent=2, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(data), default=_default, ensure_ascii=False, indent=2)
+    sys.stdout.write(text + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def rows_json(table: pa.Table) -> list[dict[str, Any]]:
@@ -54,18 +76,23 @@ def cell(value: Any) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
+def plain(value: Any) -> Text:
+    """User text for a table: shown as it is, never read as rich markup (think "[/INST]")."""
+    return Text("" if value is None else str(value))
+
+
 def print_table(table: pa.Table, title: str | None = None) -> None:
     """Render an Arrow table on the terminal."""
-    out = Table(title=title, show_lines=False, header_style="bold")
+    out = Table(title=plain(title) if title else None, show_lines=False, header_style="bold")
     for name in table.column_names:
-        out.add_column(name, overflow="fold")
+        out.add_column(plain(name), overflow="fold")
     for row in table.to_pylist():
-        out.add_row(*(cell(row[c]) for c in table.column_names))
+        out.add_row(*(plain(cell(row[c])) for c in table.column_names))
     console.print(out)
 
 
 def print_error(err: CurataError) -> None:
     """An error for people: what happened, then what to do."""
-    err_console.print(f"[bold red]error:[/] {err.message}", markup=True, highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(err.message)}", markup=True, highlight=False)
     if err.hint:
         err_console.print(err.hint, markup=False, highlight=False)

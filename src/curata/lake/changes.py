@@ -207,22 +207,33 @@ def diff_datasets(
     con.register("before_t", before)
     con.register("after_t", after)
     cols_sql = ", ".join(quote_ident(c) for c in common)
-    if key is None or key not in common:
+    # Rows are matched by key only while the key keeps its kind of type: 1 and "1" do not join.
+    if (
+        key is None
+        or key not in common
+        or not _same_kind(old.schema.field(key).type, new_schema.field(key).type)
+    ):
         return _multiset_diff(con, changes, cols_sql, with_rows, limit)
     k = quote_ident(key)
     value_cols = [c for c in common if c != key]
-    # A retyped column (string -> double, say) is compared by its text, which DuckDB can always
-    # produce; comparing the values themselves would fail or cast one side arbitrarily.
-    retyped = {c["column"] for c in changes.columns_retyped}
+    # A column retyped across kinds (string -> double, say) is compared by its text, which
+    # DuckDB can always produce; comparing the values would fail or cast one side arbitrarily.
+    # Within a kind (int64 -> double) values compare as they are, so 2 and 2.0 are no update.
+    retyped = {
+        c for c in value_cols if not _same_kind(old.schema.field(c).type, new_schema.field(c).type)
+    }
 
     def compared(alias: str, column: str) -> str:
         ref = f"{alias}.{quote_ident(column)}"
         return f"CAST({ref} AS VARCHAR)" if column in retyped else ref
 
-    flags = ", ".join(
-        f"({compared('b', c)} IS DISTINCT FROM {compared('a', c)}) AS {quote_ident('chg_' + c)}"
-        for c in value_cols
-    )
+    # A column the new version adds counts as changed in the rows where it holds a value, as
+    # the change log of the upsert that added it says.
+    added = [c for c in changes.columns_added if c != key]
+    tests = {c: f"({compared('b', c)} IS DISTINCT FROM {compared('a', c)})" for c in value_cols}
+    tests |= {c: f"(a.{quote_ident(c)} IS NOT NULL)" for c in added}
+    value_cols = [*value_cols, *added]
+    flags = ", ".join(f"{test} AS {quote_ident('chg_' + c)}" for c, test in tests.items())
     con.execute(
         "CREATE TEMP TABLE joined AS SELECT "
         f"b.{k} IS NOT NULL AS in_before, a.{k} IS NOT NULL AS in_after, "
@@ -255,6 +266,20 @@ def diff_datasets(
     ).to_arrow_table()
     updated = _updated_rows(con, key, value_cols, any_change, limit)
     return RowDiff(changes, added=added, deleted=deleted, updated=updated)
+
+
+def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
+    """Whether DuckDB compares values of types ``a`` and ``b`` by value (same type, both
+    numbers or both strings)."""
+    import pyarrow.types as pt
+
+    def number(t: pa.DataType) -> bool:
+        return bool(pt.is_integer(t) or pt.is_floating(t) or pt.is_decimal(t))
+
+    def text(t: pa.DataType) -> bool:
+        return bool(pt.is_string(t) or pt.is_large_string(t) or pt.is_string_view(t))
+
+    return a == b or (number(a) and number(b)) or (text(a) and text(b))
 
 
 def _multiset_diff(

@@ -67,15 +67,16 @@ class Dataset:
 
     def _prepare_append(self, table: Any, branch: str) -> PreparedAppend | None:
         with self._lake.catalog.read() as conn:
-            row = history.dataset_row(conn, self.name)
-            head = history.resolve_version(conn, row, Ref(self.name, branch=branch))
-            commit = None if head is None else history.commit_row(conn, row.id, head)
+            head = history.head_of(conn, self.name, branch)
+        commit = head.commit
         if commit is None or table.num_rows == 0:
             return None
-        ds = self._lake.store.open_at(row.storage_path, commit.lance_version)
+        ds = self._lake.store.open_at(head.row.storage_path, commit.lance_version)
         table = conform(table, ds.schema, self.name)
         fragments = self._lake.store.write_fragments(ds, table)
-        return PreparedAppend(table=table, fragments=fragments, lance_version=commit.lance_version)
+        return PreparedAppend(
+            table=table, fragments=fragments, lance_version=commit.lance_version, opened=ds
+        )
 
     def upsert(
         self,
@@ -221,19 +222,17 @@ class Dataset:
         validate_label(name, "tag")
         target = coerce_ref(self.name, ref)
         with self._lake.catalog.write() as conn:
-            row = history.dataset_row(conn, self.name)
+            row = self._locked_row(conn)
             if name in history.refs_of(conn, row.id, "branch"):
                 raise AlreadyExists(f"{self.name!r} has a branch named {name!r}; pick another tag.")
-            version = history.resolve_version(conn, row, target)
-            if version is None:
-                raise NotFound(f"{target} has no versions to tag yet.")
+            version = self._live_version(conn, row, target, "tag")
             self._set_ref(conn, row.id, "tag", name, version, author=author)
         return version
 
     def untag(self, name: str) -> None:
         """Remove a tag (the version stays)."""
         with self._lake.catalog.write() as conn:
-            row = history.dataset_row(conn, self.name)
+            row = self._locked_row(conn)
             deleted = conn.execute(
                 sa.delete(t.refs).where(
                     t.refs.c.dataset_id == row.id, t.refs.c.kind == "tag", t.refs.c.name == name
@@ -252,15 +251,28 @@ class Dataset:
         validate_label(name, "branch name")
         source = coerce_ref(self.name, from_)
         with self._lake.catalog.write() as conn:
-            row = history.dataset_row(conn, self.name)
+            row = self._locked_row(conn)
             if name in history.refs_of(conn, row.id, "branch"):
                 raise AlreadyExists(f"{self.name!r} already has a branch {name!r}.")
             if name in history.refs_of(conn, row.id, "tag"):
                 raise AlreadyExists(f"{self.name!r} has a tag named {name!r}; pick another name.")
-            version = history.resolve_version(conn, row, source)
-            if version is None:
-                raise InvalidInput(f"{source} has no versions yet; write to it before branching.")
+            version = self._live_version(conn, row, source, "branch from")
             self._set_ref(conn, row.id, "branch", name, version, author=author)
+        return version
+
+    def _locked_row(self, conn: Any) -> Any:
+        """The dataset's catalog row, locked against writers and gc for this transaction."""
+        row = self._lake.catalog.lock_datasets(conn, [self.name]).get(self.name)
+        return row if row is not None else history.dataset_row(conn, self.name)
+
+    def _live_version(self, conn: Any, row: Any, ref: Ref, verb: str) -> int:
+        """The version ``ref`` names, which must exist and not have been removed by gc."""
+        version = history.resolve_version(conn, row, ref)
+        if version is None:
+            raise InvalidInput(f"{ref} has no versions yet; write to it before you {verb} it.")
+        commit = history.commit_row(conn, row.id, version)
+        if commit is not None and commit.pruned_at is not None:
+            raise NotFound(f"{self.name}@{version} was removed by `curata gc`; cannot {verb} it.")
         return version
 
     def branches(self) -> dict[str, int | None]:
@@ -277,9 +289,11 @@ class Dataset:
     def _set_ref(
         self, conn: Any, dataset_id: int, kind: str, name: str, version: int, *, author: str | None
     ) -> None:
-        from curata.config import resolve_author
-
-        values = {"version": version, "updated_at": utcnow(), "updated_by": resolve_author(author)}
+        values = {
+            "version": version,
+            "updated_at": utcnow(),
+            "updated_by": author or self._lake.author,
+        }
         where = (t.refs.c.dataset_id == dataset_id, t.refs.c.kind == kind, t.refs.c.name == name)
         if conn.execute(sa.update(t.refs).where(*where).values(**values)).rowcount == 0:
             conn.execute(

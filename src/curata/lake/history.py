@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from datetime import UTC
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -144,3 +146,72 @@ def commits_of(conn: Connection, ds: sa.Row[Any], branch: str | None = None) -> 
         chain.append(by_version[head])
         head = by_version[head].parent
     return chain
+
+
+@dataclass(frozen=True)
+class Head:
+    """A dataset's catalog row, one branch's head commit, and its highest version number."""
+
+    row: sa.Row[Any]
+    commit: Any  # the head commit's columns (None for a branch without commits)
+    max_version: int
+
+
+def _head_query() -> sa.Select[Any]:
+    """Dataset row + branch head commit + max version, in one statement."""
+    head_commit = t.commits.alias("head_commit")
+    max_version = (
+        sa.select(sa.func.max(t.commits.c.version))
+        .where(t.commits.c.dataset_id == t.datasets.c.id)
+        .scalar_subquery()
+    )
+    refs_join = sa.and_(
+        t.refs.c.dataset_id == t.datasets.c.id,
+        t.refs.c.kind == "branch",
+        t.refs.c.name == sa.bindparam("branch"),
+    )
+    commit_join = sa.and_(
+        head_commit.c.dataset_id == t.datasets.c.id, head_commit.c.version == t.refs.c.version
+    )
+    return (
+        sa.select(
+            t.datasets,
+            t.refs.c.name.label("ref_name"),
+            max_version.label("max_version"),
+            *[c.label(f"head_{c.name}") for c in head_commit.c],
+        )
+        .select_from(t.datasets.outerjoin(t.refs, refs_join).outerjoin(head_commit, commit_join))
+        .where(t.datasets.c.name == sa.bindparam("name"))
+    )
+
+
+_HEAD_QUERY = _head_query()
+_LOCK_QUERY = (
+    sa.select(t.datasets.c.id).where(t.datasets.c.name == sa.bindparam("name")).with_for_update()
+)
+
+
+def head_of(conn: Connection, name: str, branch: str, *, lock: bool = False) -> Head:
+    """The dataset ``name`` and the head of ``branch`` in one statement (the hot path of every
+    write); with ``lock``, the dataset's row is locked first on PostgreSQL (SQLite writers hold
+    the database lock already).
+
+    Raises:
+        NotFound: no such dataset or branch; the message lists the nearest names.
+    """
+    if lock and conn.dialect.name != "sqlite":
+        # Lock first, read after: a statement that waited for the lock still sees the
+        # snapshot taken before the wait (PostgreSQL's READ COMMITTED), so the head and the
+        # version numbers must come from a statement started after the lock is held.
+        conn.execute(_LOCK_QUERY, {"name": name})
+    found = conn.execute(_HEAD_QUERY, {"name": name, "branch": branch}).first()
+    if found is None:
+        dataset_row(conn, name)  # raises NotFound with suggestions
+    assert found is not None
+    row = found
+    if found.ref_name is None:
+        resolve_version(conn, row, Ref(name=name, branch=branch))  # raises NotFound
+    commit = None
+    if found.head_version is not None:
+        commit = SimpleNamespace(**{c.name: getattr(found, f"head_{c.name}") for c in t.commits.c})
+    return Head(row=row, commit=commit, max_version=int(found.max_version or 0))

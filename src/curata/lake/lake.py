@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
@@ -14,11 +16,12 @@ from curata.config import (
     LAKE_DIRNAME,
     LAKE_MARKER,
     Settings,
+    git_user_name,
     is_remote,
     load_settings,
     resolve_author,
 )
-from curata.errors import AlreadyExists, InvalidInput, NotFound
+from curata.errors import AlreadyExists, InvalidInput, NotFound, StorageError
 from curata.lake import history
 from curata.lake import schema as t
 from curata.lake.catalog import Catalog, utcnow
@@ -32,7 +35,11 @@ from curata.lake.storage import LanceStore
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from curata.lake.cache import StepCache
+    from curata.lake.lineage import LineageGraph
     from curata.lake.maintenance import GcReport
+    from curata.lake.publish import StagedOverwrite
+    from curata.lake.runs import Run, Usage
 
 LAKE_FORMAT = 1
 
@@ -51,6 +58,7 @@ class Lake:
         self.catalog = Catalog(url)
         self.catalog.migrate()
         self.store = LanceStore(f"{self.uri}/data")
+        self.cache_store = LanceStore(f"{self.uri}/cache")
 
     def _default_catalog_url(self) -> str:
         if is_remote(self.uri):
@@ -76,7 +84,14 @@ class Lake:
     @property
     def author(self) -> str:
         """Default author of this lake's commits."""
-        return resolve_author(self.settings.author)
+        return resolve_author(self.settings.author, git_user=self._git_user)
+
+    @cached_property
+    def _git_user(self) -> str | None:
+        # git is asked once per Lake: it costs milliseconds, more than a small write.
+        if self.settings.author or os.environ.get("CURATA_AUTHOR"):
+            return None
+        return git_user_name()
 
     # -- datasets ---------------------------------------------------------------------------------
 
@@ -116,8 +131,8 @@ class Lake:
         now, author = utcnow(), self.author
         try:
             with self.catalog.write() as conn:
-                # Checked here, not by catching IntegrityError: the catalog translates that into
-                # a generic CatalogError before it could reach this function.
+                # Checked here, not by catching IntegrityError: the catalog translates that
+                # (into Conflict) before it could reach this function.
                 if self._dataset_id(conn, name) is not None:
                     raise AlreadyExists(f"A dataset named {name!r} exists already.")
                 result = conn.execute(
@@ -222,6 +237,14 @@ class Lake:
         Raises:
             NotFound: unknown dataset, version, tag or branch; no versions yet; removed by gc.
         """
+        try:
+            return self._snapshot_once(ref)
+        except StorageError:
+            # gc may have compacted the version between our catalog read and opening its files
+            # (the commit now points at the compacted files): resolve it once more.
+            return self._snapshot_once(ref)
+
+    def _snapshot_once(self, ref: Ref) -> Snapshot:
         with self.catalog.read() as conn:
             row = history.dataset_row(conn, ref.name)
             version = history.resolve_version(conn, row, ref)
@@ -269,11 +292,31 @@ class Lake:
         >>> [c.ref for c in pub.commits]  # doctest: +SKIP
         ['kb_documents@4', 'kb_chunks@4']
         """
-        author = resolve_author(author or self.settings.author)
+        author = author or self.author
         with self.catalog.write() as conn:
             pub = Publication(self, conn, message=message, author=author, run_id=run_id)
             yield pub
             pub._finish()
+
+    def stage_overwrite(self, name: str, reader: pa.RecordBatchReader) -> StagedOverwrite:
+        """Write the whole new content of dataset ``name`` as data files nobody sees yet.
+
+        Streams (bounded memory) and takes no lock; publish it with
+        :meth:`Publication.overwrite_staged`. Unpublished files are removed by ``gc``.
+        """
+        from curata.lake.publish import StagedOverwrite
+
+        with self.catalog.read() as conn:
+            row = history.dataset_row(conn, name)
+        counted = _CountingReader(reader)
+        fragments = self.store.write_new_fragments(row.storage_path, counted.reader())
+        return StagedOverwrite(name, reader.schema, fragments, counted.rows)
+
+    def step_cache(self, fingerprint: str) -> StepCache:
+        """The per-row result cache of a pipeline step fingerprint."""
+        from curata.lake.cache import StepCache
+
+        return StepCache(self.cache_store, fingerprint)
 
     def gc(self, *, keep_versions: int | None = None, dry_run: bool = False) -> GcReport:
         """Compact small fragments, remove unpublished Lance versions and, with
@@ -282,6 +325,160 @@ class Lake:
         from curata.lake.maintenance import collect_garbage
 
         return collect_garbage(self, keep_versions=keep_versions, dry_run=dry_run)
+
+    # -- runs, usages, lineage ----------------------------------------------------------------
+
+    def start_run(
+        self,
+        job: str,
+        *,
+        params: dict[str, Any],
+        code_version: str | None,
+        executor: str | None,
+        inputs: list[str],
+        run_id: str | None = None,
+    ) -> str:
+        """Record the start of a run; publish its writes with ``publish(run_id=...)``, then call
+        :meth:`finish_run`.
+
+        Args:
+            job: what ran (a pipeline or step name).
+            params: its parameters (JSON-ready; NaN becomes null).
+            code_version: version of the code that ran, e.g. a step fingerprint or git sha.
+            executor: where it ran, e.g. ``local`` or ``ray``.
+            inputs: references it reads, stored as the ``dataset@version`` they name now
+                (``tickets@prod`` -> ``tickets@5``); URIs of outside sources are kept as given.
+            run_id: the id to use (default: a new uuid4 hex).
+
+        Returns:
+            The run id.
+
+        Raises:
+            InvalidInput: a bad job, id or params, or the id is taken.
+            NotFound: an input does not exist.
+
+        >>> run_id = lake.start_run("clean", params={}, code_version=None,  # doctest: +SKIP
+        ...                         executor="local", inputs=["tickets@prod"])
+        """
+        from curata.lake.runs import start_run
+
+        return start_run(
+            self.catalog,
+            job,
+            params=params,
+            code_version=code_version,
+            executor=executor,
+            inputs=inputs,
+            run_id=run_id,
+        )
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: Literal["succeeded", "failed"],
+        metrics: dict[str, Any],
+        outputs: list[str],
+        error: str | None = None,
+    ) -> Run:
+        """Record the end of a run. Its outputs are ``outputs`` (resolved to ``dataset@version``)
+        plus every commit published with its run id.
+
+        Raises:
+            NotFound: no such run.
+            InvalidInput: a bad status or metrics, or the run has finished already.
+        """
+        from curata.lake.runs import finish_run
+
+        return finish_run(
+            self.catalog, run_id, status=status, metrics=metrics, outputs=outputs, error=error
+        )
+
+    def runs(self, limit: int | None = None, job: str | None = None) -> list[Run]:
+        """Runs, newest first; at most ``limit``, only of ``job`` if given."""
+        from curata.lake.runs import list_runs
+
+        return list_runs(self.catalog, limit=limit, job=job)
+
+    def run(self, run_id: str) -> Run:
+        """One run, by id or a unique prefix of at least 6 characters (like git).
+
+        Raises:
+            NotFound: no such run (the message lists the nearest ids).
+            InvalidInput: the prefix matches several runs.
+        """
+        from curata.lake.runs import get_run
+
+        return get_run(self.catalog, run_id)
+
+    def record_usage(self, ref: str, *, consumer: str, purpose: str) -> Usage:
+        """Record that something curata did not run used a dataset version.
+
+        Args:
+            ref: the version used; a tag or branch is stored as the version it names now.
+            consumer: ``KIND:NAME[@VERSION]``, KIND one of model, experiment, evaluation,
+                deployment, application, other.
+            purpose: what for, e.g. ``training``, ``evaluation``, ``retrieval``.
+
+        Raises:
+            InvalidInput: a bad consumer or an empty purpose.
+            NotFound: the reference does not exist.
+
+        >>> lake.record_usage("kb@prod", consumer="deployment:prod-chat",  # doctest: +SKIP
+        ...                   purpose="retrieval").ref
+        'kb@12'
+        """
+        from curata.lake.runs import record_usage
+
+        return record_usage(
+            self.catalog, ref, consumer=consumer, purpose=purpose, author=self.author
+        )
+
+    def usages(self, dataset: str | None = None) -> list[Usage]:
+        """Recorded usages, newest first; only of ``dataset`` if given."""
+        from curata.lake.runs import list_usages
+
+        return list_usages(self.catalog, dataset)
+
+    def lineage(
+        self,
+        ref: str,
+        *,
+        direction: Literal["up", "down", "both"] = "both",
+        depth: int | None = None,
+    ) -> LineageGraph:
+        """Where a version came from (up) and where it went (down), through runs, usages and
+        the dataset's own earlier versions.
+
+        Args:
+            ref: a dataset reference, ``run:ID`` or a consumer ``KIND:NAME[@VER]``.
+            direction: ``up``, ``down`` or ``both``.
+            depth: at most this many edges from ``ref`` (default: no limit).
+
+        Raises:
+            NotFound: ``ref`` names nothing.
+        """
+        from curata.lake.lineage import lineage
+
+        return lineage(self.catalog, ref, direction=direction, depth=depth)
+
+
+class _CountingReader:
+    """Counts the rows that pass through a record batch reader."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self._source = reader
+        self.rows = 0
+
+    def reader(self) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in self._source:
+                self.rows += batch.num_rows
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(self._source.schema, batches())
 
 
 def _search_text(info: DatasetInfo) -> str:

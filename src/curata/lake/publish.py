@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from curata.lake import history
 from curata.lake import schema as t
 from curata.lake.catalog import utcnow
 from curata.lake.changes import ChangeLog, describe_schema, diff_datasets, quote_ident
+from curata.lake.models import Commit
 from curata.lake.refs import MAIN, Ref, validate_label
 from curata.lake.tables import check_key, conform, to_arrow_table
 
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from curata.lake.lake import Lake
-    from curata.lake.models import Commit
 
 
 @dataclass
@@ -40,6 +41,7 @@ class _Target:
     branch: str
     base: sa.Row[Any] | None
     ds: lance.LanceDataset | None
+    base_schema: pa.Schema | None = None
     changes: ChangeLog = field(default_factory=ChangeLog)
     operations: list[str] = field(default_factory=list)
 
@@ -53,12 +55,23 @@ class _Target:
 
 
 @dataclass(frozen=True)
+class StagedOverwrite:
+    """The whole new content of a dataset, written as uncommitted data files (no lock held)."""
+
+    dataset: str
+    schema: pa.Schema
+    fragments: list[Any]
+    rows: int
+
+
+@dataclass(frozen=True)
 class PreparedAppend:
     """Data files written for an append before taking the lock."""
 
     table: pa.Table
     fragments: list[Any]
     lance_version: int
+    opened: lance.LanceDataset | None = None
 
 
 class Publication:
@@ -82,21 +95,22 @@ class Publication:
         self.run_id = run_id
         self.publish_id = uuid.uuid4().hex
         self._targets: dict[tuple[str, str], _Target] = {}
+        self._max_versions: dict[int, int] = {}
         self.commits: list[Commit] = []
 
     # -- targets -------------------------------------------------------------------------------
 
-    def _target(self, name: str, branch: str) -> _Target:
+    def _target(self, name: str, branch: str, opened: lance.LanceDataset | None = None) -> _Target:
         if (name, branch) in self._targets:
             return self._targets[(name, branch)]
-        locked = self._lake.catalog.lock_datasets(self._conn, [name])
-        row = locked.get(name) or history.dataset_row(self._conn, name)
-        head = history.resolve_version(self._conn, row, Ref(name=name, branch=branch))
-        base = None if head is None else history.commit_row(self._conn, row.id, head)
+        head = history.head_of(self._conn, name, branch, lock=True)
+        row, base = head.row, head.commit
+        self._max_versions[row.id] = max(self._max_versions.get(row.id, 0), head.max_version)
         ds = None
         if base is not None:
-            ds = self._lake.store.checkout_for_write(row.storage_path, base.lance_version)
-        target = _Target(row=row, branch=branch, base=base, ds=ds)
+            ds = self._lake.store.checkout_for_write(row.storage_path, base.lance_version, opened)
+        schema = ds.schema if ds is not None else None
+        target = _Target(row=row, branch=branch, base=base, ds=ds, base_schema=schema)
         self._targets[(name, branch)] = target
         return target
 
@@ -116,7 +130,7 @@ class Publication:
 
     def append_prepared(self, name: str, prepared: PreparedAppend, *, branch: str = MAIN) -> None:
         """Commit an append whose data files were written before the lock was taken."""
-        target = self._target(name, branch)
+        target = self._target(name, branch, prepared.opened)
         if target.ds is None or target.base is None:
             self._create(target, prepared.table, "append")
             return
@@ -142,6 +156,8 @@ class Publication:
         if target.key is None or target.ds is None:
             return
         check_key(table, target.key, target.row.name)
+        if table.num_rows == 0:
+            return  # Lance rejects an empty isin() on string keys ("string vs null")
         existing = target.ds.to_table(
             columns=[target.key], filter=pc.field(target.key).isin(table.column(target.key))
         )
@@ -159,9 +175,16 @@ class Publication:
             check_key(table, target.key, target.row.name)
         if table.num_columns == 0:
             raise InvalidInput(f"Cannot create {target.row.name!r} from a table with no columns.")
-        target.ds = self._lake.store.create(target.path, table)
+        target.ds = self._index_key(target, self._lake.store.create(target.path, table))
         target.changes.rows_added += table.num_rows
         target.operations.append(operation)
+
+    def _index_key(self, target: _Target, ds: lance.LanceDataset) -> lance.LanceDataset:
+        """Index the key column of freshly written content, so key lookups (append checks,
+        upserts) read only the matching rows. Rows appended later are covered by ``gc``."""
+        if target.key is None or target.key not in ds.schema.names or ds.count_rows() == 0:
+            return ds
+        return self._lake.store.index_scalar(ds, target.key)
 
     def upsert(self, name: str, data: Any, *, key: str | None = None, branch: str = MAIN) -> None:
         """Update rows whose key exists, insert the others.
@@ -179,6 +202,8 @@ class Publication:
         if key not in target.ds.schema.names:
             raise InvalidInput(f"Key column {key!r} is not a column of {name!r}.")
         table = conform(table, target.ds.schema, name, partial=True)
+        if table.num_rows == 0:
+            return  # nothing to change; Lance rejects an empty isin() on string keys
         new_fields = [f for f in table.schema if f.name not in target.ds.schema.names]
         out, changes = _plan_upsert(target.ds, table, key)
         if out.num_rows == 0:
@@ -229,6 +254,24 @@ class Publication:
         before = target.ds
         target.ds = self._lake.store.overwrite(before, table)
         target.changes.add(diff_datasets(before, target.ds, target.key).changes)
+        target.ds = self._index_key(target, target.ds)
+        target.operations.append("overwrite")
+
+    def overwrite_staged(self, staged: StagedOverwrite, *, branch: str = MAIN) -> None:
+        """Commit content staged with :meth:`curata.Lake.stage_overwrite` as the new rows."""
+        target = self._target(staged.dataset, branch)
+        before = target.ds
+        read_version = None if before is None else before.version
+        target.ds = self._lake.store.commit_overwrite(
+            target.path, staged.schema, staged.fragments, read_version
+        )
+        if target.key is not None:
+            _check_unique_key(target.ds, target.key, staged.dataset)
+        if before is None:
+            target.changes.rows_added += staged.rows
+        else:
+            target.changes.add(diff_datasets(before, target.ds, target.key).changes)
+        target.ds = self._index_key(target, target.ds)
         target.operations.append("overwrite")
 
     def revert(self, name: str, to: Ref, *, branch: str = MAIN) -> None:
@@ -253,48 +296,54 @@ class Publication:
         for (name, branch), target in self._targets.items():
             if not target.operations or target.ds is None:
                 continue
-            base_schema = None
-            if target.base is not None:
-                base_schema = self._lake.store.open_at(
-                    target.path, target.base.lance_version
-                ).schema
-            target.changes.set_schema_changes(base_schema, target.ds.schema)
+            target.changes.set_schema_changes(target.base_schema, target.ds.schema)
             if target.changes.is_empty and target.base is not None:
                 continue
             ops = set(target.operations)
             operation = target.operations[0] if len(ops) == 1 else "transform"
             if target.base is None and operation == "append":
                 operation = "create"
-            version = self._next_version(target.row.id)
+            commit = Commit(
+                dataset=name,
+                version=self._next_version(target.row.id),
+                branch=branch,
+                parent=None if target.base is None else target.base.version,
+                author=self.author,
+                timestamp=now.replace(tzinfo=UTC),
+                message=self.message,
+                operation=operation,
+                rows=target.ds.count_rows(),
+                schema=describe_schema(target.ds.schema),
+                changes=target.changes.to_dict(operation),
+                run_id=self.run_id,
+                lance_version=target.ds.version,
+            )
             self._conn.execute(
                 sa.insert(t.commits).values(
                     dataset_id=target.row.id,
-                    version=version,
+                    version=commit.version,
                     branch=branch,
-                    parent_version=None if target.base is None else target.base.version,
-                    lance_version=target.ds.version,
-                    author=self.author,
+                    parent_version=commit.parent,
+                    lance_version=commit.lance_version,
+                    author=commit.author,
                     created_at=now,
-                    message=self.message,
-                    operation=operation,
-                    row_count=target.ds.count_rows(),
-                    schema=describe_schema(target.ds.schema),
-                    changes=target.changes.to_dict(operation),
-                    run_id=self.run_id,
+                    message=commit.message,
+                    operation=commit.operation,
+                    row_count=commit.rows,
+                    schema=commit.schema,
+                    changes=commit.changes,
+                    run_id=commit.run_id,
                     publish_id=self.publish_id,
                 )
             )
-            self._move_branch(target.row.id, branch, version, now)
-            row = history.commit_row(self._conn, target.row.id, version)
-            assert row is not None
-            self.commits.append(history.to_commit(row, name))
+            self._move_branch(target.row.id, branch, commit.version, now)
+            self.commits.append(commit)
         return self.commits
 
     def _next_version(self, dataset_id: int) -> int:
-        current = self._conn.execute(
-            sa.select(sa.func.max(t.commits.c.version)).where(t.commits.c.dataset_id == dataset_id)
-        ).scalar()
-        return int(current or 0) + 1
+        # Read with the head under the dataset lock, so no other writer can take it meanwhile.
+        self._max_versions[dataset_id] += 1
+        return self._max_versions[dataset_id]
 
     def _move_branch(self, dataset_id: int, branch: str, version: int, now: Any) -> None:
         validate_label(branch, "branch name")
@@ -318,6 +367,21 @@ class Publication:
                     updated_by=self.author,
                 )
             )
+
+
+def _check_unique_key(ds: lance.LanceDataset, key: str, dataset: str) -> None:
+    """The key column of the new content has no nulls and no duplicates."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("t", ds.scanner(columns=[key]).to_reader())
+    k = quote_ident(key)
+    dups = con.sql(
+        f"SELECT {k} FROM t GROUP BY {k} HAVING count(*) > 1 OR {k} IS NULL LIMIT 10"
+    ).fetchall()
+    if dups:
+        shown = ", ".join(repr(d[0]) for d in dups)
+        raise InvalidInput(f"The new rows of {dataset!r} repeat or lack key {key!r}: {shown}.")
 
 
 def _plan_upsert(ds: lance.LanceDataset, table: pa.Table, key: str) -> tuple[pa.Table, ChangeLog]:

@@ -21,6 +21,11 @@ def run_query(lake: Lake, sql: str) -> pa.Table:
 
     try:
         names = duckdb.get_table_names(sql)
+    except duckdb.BinderException:
+        # get_table_names binds the query to placeholder tables, which JOIN ... USING and
+        # NATURAL JOIN cannot pass; then every identifier is a candidate (non-datasets are
+        # skipped below, and DuckDB reports real errors when the query runs).
+        names = _identifiers(sql)
     except duckdb.Error as err:
         raise InvalidInput(f"The SQL does not parse: {err}") from err
     con = duckdb.connect()
@@ -40,3 +45,19 @@ def run_query(lake: Lake, sql: str) -> pa.Table:
         raise NotFound(f"{err}", hint="Tables are dataset references; see `curata ls`.") from err
     except duckdb.Error as err:
         raise InvalidInput(f"The query failed: {err}") from err
+
+
+def _identifiers(sql: str) -> set[str]:
+    """Every identifier token of ``sql``, unquoted."""
+    import duckdb
+
+    tokens = duckdb.tokenize(sql)
+    ends = [start for start, _ in tokens[1:]] + [len(sql)]
+    names = set()
+    for (start, kind), end in zip(tokens, ends, strict=True):
+        if kind == duckdb.token_type.identifier:
+            text = sql[start:end].strip()
+            if len(text) > 1 and text[0] == text[-1] == '"':
+                text = text[1:-1].replace('""', '"')
+            names.add(text)
+    return names

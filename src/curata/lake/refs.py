@@ -37,12 +37,14 @@ def validate_name(name: str, what: str = "dataset name") -> str:
 
 
 def validate_label(label: str, what: str) -> str:
-    """Check a tag or branch name (may contain ``/``, must not be all digits)."""
-    if not label or not _LABEL.match(label) or ".." in label or label.isdigit():
+    """Check a tag or branch name (may contain ``/``, must not read as a version: ``7``, ``v7``)."""
+    # "NAME@v7" means version 7, so a tag "v7" could be set but never read back.
+    as_version = label.isdigit() or (label[:1] == "v" and label[1:].isdigit())
+    if not label or not _LABEL.match(label) or ".." in label or as_version:
         raise InvalidInput(
             f"Invalid {what} {label!r}.",
             hint="Use letters, digits, '_', '-', '.' or '/', starting with a letter or digit; "
-            "not only digits (those are versions).",
+            "not a version number such as 7 or v7 (write v7.0 or release-7).",
         )
     return label
 

@@ -70,10 +70,16 @@ class LanceStore:
             raise StorageError(f"{self.uri(path)} has no Lance version {version}")
         return ds
 
-    def checkout_for_write(self, path: str, version: int) -> lance.LanceDataset:
-        """The dataset at ``version``, made Lance's latest (restoring it if something else is)."""
+    def checkout_for_write(
+        self, path: str, version: int, opened: lance.LanceDataset | None = None
+    ) -> lance.LanceDataset:
+        """The dataset at ``version``, made Lance's latest (restoring it if something else is).
+
+        ``opened`` is the dataset already open at ``version``, to save opening it again.
+        """
         with lance_errors(f"Preparing {path} for writing"):
-            ds = self.open_at(path, version)
+            ds = opened if opened is not None and opened.version == version else None
+            ds = ds or self.open_at(path, version)
             if ds.latest_version != version:
                 ds.restore()  # type: ignore[no-untyped-call]
                 ds = self.open_at(path, ds.latest_version)
@@ -100,15 +106,50 @@ class LanceStore:
                 )
             )
 
+    def write_new_fragments(self, path: str, reader: pa.RecordBatchReader) -> list[Any]:
+        """Stream batches into data files for a dataset that will be overwritten, without
+        committing (no lock needed; the files stay invisible until committed)."""
+        import lance
+
+        with lance_errors(f"Writing data files to {path}"):
+            return list(
+                lance.fragment.write_fragments(
+                    reader,
+                    self.uri(path),
+                    schema=reader.schema,
+                    storage_options=self.storage_options,
+                )
+            )
+
+    def commit_overwrite(
+        self, path: str, schema: pa.Schema, fragments: list[Any], read_version: int | None
+    ) -> lance.LanceDataset:
+        """Commit fragments from :meth:`write_new_fragments` as the dataset's whole content."""
+        import lance
+
+        with lance_errors(f"Committing an overwrite of {path}"):
+            op = lance.LanceOperation.Overwrite(schema, fragments)
+            return lance.LanceDataset.commit(
+                self.uri(path), op, read_version=read_version, storage_options=self.storage_options
+            )
+
     def commit_append(self, ds: lance.LanceDataset, fragments: list[Any]) -> lance.LanceDataset:
         """Commit fragments written by :meth:`write_fragments` on top of ``ds``."""
         import lance
 
         with lance_errors(f"Committing an append to {ds.uri}"):
             op = lance.LanceOperation.Append(fragments)
+            # Committing through the open dataset (not its URI) reuses its loaded manifest.
             return lance.LanceDataset.commit(
-                ds.uri, op, read_version=ds.version, storage_options=self.storage_options
+                ds, op, read_version=ds.version, storage_options=self.storage_options
             )
+
+    def index_scalar(self, ds: lance.LanceDataset, column: str) -> lance.LanceDataset:
+        """(Re)build a B-tree index on ``column`` so equality and IN filters skip the scan;
+        returns the dataset at the new Lance version this makes."""
+        with lance_errors(f"Indexing {column} of {ds.uri}"):
+            ds.create_scalar_index(column, "BTREE", replace=True)
+            return self.open_at_latest(ds)
 
     def overwrite(self, ds: lance.LanceDataset, table: pa.Table) -> lance.LanceDataset:
         """Replace the content (and possibly the schema) of ``ds``."""
@@ -161,3 +202,112 @@ class LanceStore:
         import lance
 
         return lance.dataset(ds.uri, storage_options=self.storage_options)
+
+    # -- maintenance (used by curata.lake.maintenance) -----------------------------------------
+
+    def lance_versions(self, path: str) -> list[int]:
+        """Every Lance version stored at ``path``, oldest first (empty when nothing is stored)."""
+        ds = self.open(path)
+        if ds is None:
+            return []
+        with lance_errors(f"Listing the Lance versions of {path}"):
+            return sorted(int(v["version"]) for v in ds.versions())
+
+    def fragment_count(self, ds: lance.LanceDataset) -> int:
+        """Number of fragments (groups of data files) in ``ds``."""
+        with lance_errors(f"Listing the fragments of {ds.uri}"):
+            return len(ds.get_fragments())
+
+    def compaction_plan(self, ds: lance.LanceDataset) -> tuple[int, int]:
+        """What compacting ``ds`` would do: (fragments rewritten, fragments written).
+
+        ``(0, 0)`` means Lance sees nothing worth compacting. The second number is an estimate
+        (one output fragment per task; a task may write more).
+        """
+        from lance.optimize import Compaction, CompactionOptions
+
+        with lance_errors(f"Planning the compaction of {ds.uri}"):
+            plan = Compaction.plan(ds, CompactionOptions())
+            return sum(len(task.fragments) for task in plan.tasks), int(plan.num_tasks())
+
+    def compact(self, ds: lance.LanceDataset) -> lance.LanceDataset:
+        """Rewrite small fragments (and ones with many deleted rows) into fewer large ones.
+
+        ``ds`` must be Lance's latest version; the result is a new latest version with the same
+        rows and schema.
+        """
+        with lance_errors(f"Compacting {ds.uri}"):
+            if ds.describe_indices():
+                # Lance never merges indexed and unindexed fragments: index the new rows first
+                # (which also keeps key lookups fast).
+                ds.optimize.optimize_indices()
+                ds = self.open_at_latest(ds)
+            ds.optimize.compact_files()
+            return self.open_at_latest(ds)
+
+    def same_content(self, path: str, a: int, b: int) -> bool:
+        """Whether Lance versions ``a`` and ``b`` hold the same files and schema (e.g. ``b`` is a
+        restore of ``a``), so keeping ``b`` keeps no rows that ``a`` does not have."""
+        with lance_errors(f"Comparing Lance versions {a} and {b} of {path}"):
+            x, y = self.open_at(path, a), self.open_at(path, b)
+            if x.schema != y.schema:
+                return False
+            frags_x = [f.metadata.to_json() for f in x.get_fragments()]
+            return frags_x == [f.metadata.to_json() for f in y.get_fragments()]
+
+    def remove_versions(self, path: str, versions: list[int]) -> None:
+        """Delete Lance ``versions`` of ``path`` and the files only they use.
+
+        The latest version is never removed. Files no version references (left by writers that
+        never committed) are deleted only once Lance deems them abandoned (7 days old): a live
+        writer may be about to commit them, since appends write their files before the lock.
+        With no ``versions``, only that sweep of abandoned files runs.
+        """
+        ds = self.open(path)
+        if ds is None:
+            return
+        with lance_errors(f"Removing old Lance versions of {path}"):
+            ds.cleanup_old_versions(
+                versions=sorted(versions) or [ds.version],
+                delete_unverified=False,
+                error_if_tagged_old_versions=False,
+            )
+
+    def remove_all(self, path: str) -> None:
+        """Delete everything stored at ``path`` (only for data no commit references)."""
+        import pyarrow.fs as pafs
+
+        from curata.config import is_remote
+
+        uri = self.uri(path)
+        if not is_remote(uri):
+            uri = os.path.abspath(uri.removeprefix("file://"))
+        with lance_errors(f"Removing {path}"):
+            fs, root = pafs.FileSystem.from_uri(uri)
+            if fs.get_file_info(root).type != pafs.FileType.NotFound:
+                fs.delete_dir(root)
+
+    def disk_usage(self, path: str) -> int:
+        """Bytes of all files stored at ``path`` (0 when nothing is stored)."""
+        from contextlib import suppress
+
+        from curata.config import is_remote
+
+        uri = self.uri(path)
+        if not is_remote(uri):
+            total = 0
+            for folder, _, names in os.walk(uri.removeprefix("file://")):
+                for name in names:
+                    with suppress(FileNotFoundError):  # removed while we walk: no longer counts
+                        total += os.path.getsize(os.path.join(folder, name))
+            return total
+        import pyarrow.fs as pafs
+
+        with lance_errors(f"Measuring {path}"):
+            fs, root = pafs.FileSystem.from_uri(uri)
+            selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
+            return sum(
+                info.size or 0
+                for info in fs.get_file_info(selector)
+                if info.type == pafs.FileType.File
+            )

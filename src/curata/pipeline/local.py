@@ -1,0 +1,80 @@
+"""Executors: where :func:`~curata.pipeline.executor.apply_steps` runs for each batch.
+
+``local`` runs it in this process, or — when a step is CPU-heavy and more than one worker is
+allowed — in a pool of worker processes (spawned, not forked: Lance's threads do not survive a
+fork), with a bounded number of batches in flight so memory stays bounded. ``ray`` hands the
+same function to Ray Data's ``map_batches``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from curata.pipeline.executor import BatchResult, PlannedStep, Segment
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    import pyarrow as pa
+
+
+def default_workers(steps: list[PlannedStep]) -> int:
+    """Cores when a step is CPU-heavy, else 1 (a pool would only add copying)."""
+    if any(p.step.parallel for p in steps):
+        return max(1, os.cpu_count() or 1)
+    return 1
+
+
+def map_batches(
+    segment: Segment, source: Iterator[pa.Table], executor: str, workers: int | None
+) -> Iterator[BatchResult]:
+    """Apply the segment to every batch of ``source``, yielding results in input order."""
+    if executor == "ray":
+        from curata.pipeline.ray_executor import ray_map_batches
+
+        yield from ray_map_batches(segment, source)
+        return
+    n = workers if workers is not None else default_workers(segment.steps)
+    if n <= 1 or not segment.steps:
+        for batch in source:
+            yield segment.apply(batch)
+        return
+    yield from _pool_map(segment, source, n)
+
+
+def _pool_map(segment: Segment, source: Iterator[pa.Table], workers: int) -> Iterator[BatchResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(segment,),
+    ) as pool:
+        in_flight: deque[Future[BatchResult]] = deque()
+        for batch in source:
+            in_flight.append(pool.submit(_work, batch))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+
+_worker_segment: Segment | None = None
+
+
+def _init_worker(segment: Segment) -> None:
+    # Each worker process keeps its own copy of the segment (steps, caches), set once.
+    global _worker_segment  # noqa: PLW0603
+    segment.prepare()
+    _worker_segment = segment
+
+
+def _work(batch: pa.Table) -> BatchResult:
+    assert _worker_segment is not None
+    return _worker_segment.apply(batch)
