@@ -193,11 +193,29 @@ def test_diff_schema_changes(notes: str, cli: Cli, files: DataFiles) -> None:
     assert cli("diff", notes, f"{notes}@2", "--json").json()["columns_removed"] == ["lang"]
 
 
-def test_diff_table(notes: str, cli: Cli) -> None:
+def test_diff_rows_one_line_each(notes: str, cli: Cli) -> None:
     out = cli("diff", f"{notes}@1", notes, "--rows").stdout
     assert out.startswith("notes@1 -> notes: +1 row, 1 updated (status)\n")
-    assert re.search(r"4\s*│\s*delta\s*│\s*open", out)
+    assert "  + 4: text='delta', status='open'" in out
     assert "  ~ 2: status: 'open' -> 'closed'" in out
+
+
+def test_diff_shows_where_long_texts_differ(project: Path, cli: Cli, files: DataFiles) -> None:
+    text = "x" * 80 + " the end"
+    cli(
+        "dataset", "import", "d", str(files.jsonl("a.jsonl", [{"id": 1, "v": text}])), "--key", "id"
+    )
+    fixed = text.replace("end", "END")
+    cli(
+        "dataset",
+        "import",
+        "d",
+        str(files.jsonl("b.jsonl", [{"id": 1, "v": fixed}])),
+        "--mode",
+        "upsert",
+    )
+    out = cli("diff", "d@1", "d@2", "--rows").stdout
+    assert "the end'" in out and "the END'" in out
 
 
 def test_diff_table_tells_null_from_empty_text(project: Path, cli: Cli, files: DataFiles) -> None:

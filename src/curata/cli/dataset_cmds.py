@@ -293,6 +293,15 @@ def _shown(value: Any) -> str:
     return "null" if value is None else repr(cell(value))
 
 
+def _change(old: Any, new: Any) -> str:
+    """``old -> new``; for long texts, the part around where they start to differ."""
+    if isinstance(old, str) and isinstance(new, str) and cell(old) == cell(new):
+        start = next((i for i, (x, y) in enumerate(zip(old, new, strict=False)) if x != y), 0)
+        start = max(0, start - 20)
+        return f"{_shown('…' + old[start:])} -> {_shown('…' + new[start:])}"
+    return f"{_shown(old)} -> {_shown(new)}"
+
+
 @app.command("diff")
 def diff(
     ctx: typer.Context,
@@ -316,13 +325,16 @@ def diff(
         return
     console.print(f"{a} -> {b}: {result.changes.summary()}", markup=False)
     if rows:
-        for label, table in (("added", result.added), ("deleted", result.deleted)):
-            if table is not None and table.num_rows:
-                print_table(table, title=f"{label} rows")
+        key = lake_of(ctx).dataset(a.name).info().key
+        for sign, table in (("+", result.added), ("-", result.deleted)):
+            for row in table.to_pylist() if table is not None else []:
+                # One line a row, key first: readable at any width (use --json for all values).
+                label = row.pop(key) if key in row else ""
+                values = ", ".join(f"{col}={_shown(v)}" for col, v in row.items())
+                console.print(f"  {sign} {label}: {values}"[: max(40, console.width)], markup=False)
         for upd in result.updated or []:
             changes = ", ".join(
-                f"{col}: {_shown(v['old'])} -> {_shown(v['new'])}"
-                for col, v in upd["changes"].items()
+                f"{col}: {_change(v['old'], v['new'])}" for col, v in upd["changes"].items()
             )
             console.print(f"  ~ {upd['key']}: {changes}", markup=False)
 
