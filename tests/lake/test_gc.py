@@ -431,3 +431,14 @@ def test_gc_racing_writers_loses_nothing(lake: curata.Lake) -> None:
     for commit in ds.log():
         if not commit.pruned:
             assert ds.at(commit.version).count_rows() == commit.rows
+
+
+def test_a_version_with_a_recorded_usage_is_kept_like_a_tagged_one(lake: curata.Lake) -> None:
+    ds = small_appends(lake, "events", 4)
+    lake.record_usage("events@2", consumer="model:support-bot@1", purpose="training")
+    trained_on = content(ds.at(2))
+
+    report = lake.gc(keep_versions=1)
+
+    assert report.datasets[0].versions_pruned == [1, 3]
+    assert content(ds.at(2)) == trained_on

@@ -209,7 +209,8 @@ def collect_garbage(
     if keep_versions is not None and keep_versions < 1:
         raise InvalidInput(
             f"keep_versions must be at least 1, not {keep_versions}.",
-            hint="Branch heads and tagged versions are always kept; omit it to keep every version.",
+            hint="Branch heads, tagged versions and versions with recorded usages are always kept; "
+            "omit it to keep every version.",
         )
     with lake.catalog.read() as conn:
         query = sa.select(t.datasets.c.name).order_by(t.datasets.c.name)
@@ -257,11 +258,15 @@ def _load_state(conn: Connection, row: sa.Row[Any], keep_versions: int | None) -
     by_version = {r.version: r for r in rows}
     heads = {b: v for b, v in history.refs_of(conn, row.id, "branch").items() if v is not None}
     tagged = {v for v in history.refs_of(conn, row.id, "tag").values() if v is not None}
+    # A version a model was trained on or a deployment serves stays readable, like a tagged one.
+    used = set(
+        conn.execute(sa.select(t.usages.c.version).where(t.usages.c.dataset_id == row.id)).scalars()
+    )
     live = {v: r for v, r in by_version.items() if r.pruned_at is None}
     if keep_versions is None:
         keep = set(live)
     else:
-        keep = set(heads.values()) | tagged
+        keep = set(heads.values()) | tagged | used
         for head in heads.values():
             keep |= _newest_on_chain(by_version, head, keep_versions)
     return _State(
@@ -355,17 +360,19 @@ def _collect_dataset(lake: Lake, name: str, keep_versions: int | None) -> Datase
 
 
 def _prune(conn: Connection, dataset_id: int, versions: list[int]) -> list[int]:
-    """Mark ``versions`` pruned, except any a tag or branch points at by now (moving a tag does
-    not wait for the dataset lock); returns those marked."""
+    """Mark ``versions`` pruned, except any a tag, a branch or a recorded usage points at by
+    now; returns those marked."""
     referenced = sa.select(t.refs.c.version).where(
         t.refs.c.dataset_id == dataset_id, t.refs.c.version.is_not(None)
     )
+    used = sa.select(t.usages.c.version).where(t.usages.c.dataset_id == dataset_id)
     marked = conn.execute(
         sa.update(t.commits)
         .where(
             t.commits.c.dataset_id == dataset_id,
             t.commits.c.version.in_(versions),
             t.commits.c.version.not_in(referenced),
+            t.commits.c.version.not_in(used),
         )
         .values(pruned_at=utcnow())
         .returning(t.commits.c.version)
