@@ -75,6 +75,7 @@ def pipeline(input_ref: str, output: str, *, cache: bool) -> dict[str, object]:
 
 def bench_overhead(lake: curata.Lake, n_rows: int, rng: object) -> list[harness.Check]:
     import bench_steps
+
     from curata.pipeline import parse_pipeline
 
     source = lake.create_dataset("events")
@@ -108,6 +109,7 @@ def bench_overhead(lake: curata.Lake, n_rows: int, rng: object) -> list[harness.
 
 def bench_rerun(lake: curata.Lake, n_rows: int, rng: object) -> list[harness.Check]:
     import bench_steps
+
     from curata.pipeline import parse_pipeline
 
     source = lake.create_dataset("tickets", key="id")
@@ -127,7 +129,8 @@ def bench_rerun(lake: curata.Lake, n_rows: int, rng: object) -> list[harness.Che
             second / first,
             "x",
             RERUN_TARGET,
-            detail=f"{second:,} vs {first:,} rows; 2nd run took {harness.format_seconds(second_run)}",
+            detail=f"{second:,} vs {first:,} rows; "
+            f"2nd run took {harness.format_seconds(second_run)}",
         )
     ]
 
