@@ -173,9 +173,10 @@ def format_bytes(n: float) -> str:
 class Check:
     """One line of a report: a measured value, and the bound it must stay under, if any.
 
-    ``unit`` is ``"x"`` (a ratio, passing at or under ``target``) or ``"s"`` (seconds, passing
-    under ``target``). Without ``target`` the line is for information; without ``value`` it
-    could not be measured (``SKIP``).
+    ``unit`` is ``"x"`` (a ratio, passing at or under ``target``), ``"%"`` (a fraction shown as
+    a percentage, passing at or under ``target``), ``"s"`` (seconds, passing under ``target``)
+    or ``"B"`` (bytes, passing under ``target``). Without ``target`` the line is for
+    information; without ``value`` it could not be measured (``SKIP``).
     """
 
     name: str
@@ -191,7 +192,8 @@ class Check:
             return "SKIP"
         if self.target is None:
             return "info"
-        met = self.value <= self.target if self.unit == "x" else self.value < self.target
+        at_most = self.unit in ("x", "%")
+        met = self.value <= self.target if at_most else self.value < self.target
         return "PASS" if met else "FAIL"
 
     @property
@@ -199,13 +201,17 @@ class Check:
         """The target as shown: ``<= 1.50x``, ``< 1.00 s`` or ``-``."""
         if self.target is None:
             return "-"
-        return ("<= " if self.unit == "x" else "< ") + self.shown(self.target)
+        return ("<= " if self.unit in ("x", "%") else "< ") + self.shown(self.target)
 
     def shown(self, amount: float | None) -> str:
         """``amount`` in this check's unit."""
         if amount is None:
             return "-"
-        return f"{amount:.2f}x" if self.unit == "x" else format_seconds(amount)
+        if self.unit == "x":
+            return f"{amount:.2f}x"
+        if self.unit == "%":
+            return f"{amount * 100:.2f}%"
+        return format_bytes(amount) if self.unit == "B" else format_seconds(amount)
 
 
 def print_report(checks: list[Check]) -> None:

@@ -29,14 +29,12 @@ def _log(function: str, rows: int) -> None:
 def shout(batch: pa.RecordBatch, suffix: str = "!") -> pa.RecordBatch:
     """Upper-case ``text`` and add ``suffix`` (a map: one output row per input row)."""
     _log("shout", batch.num_rows)
+    return _shout(batch, suffix)
+
+
+def _shout(batch: pa.RecordBatch, suffix: str) -> pa.RecordBatch:
     text = pc.binary_join_element_wise(pc.utf8_upper(batch.column("text")), suffix, "")
     return batch.set_column(batch.schema.get_field_index("text"), "text", text)
-
-
-def slow_shout(batch: pa.RecordBatch, seconds: float = 0.01, suffix: str = "!") -> pa.RecordBatch:
-    """:func:`shout`, after sleeping ``seconds`` (to give a kill something to interrupt)."""
-    time.sleep(seconds)
-    return shout(batch, suffix)
 
 
 def words(batch: pa.RecordBatch) -> pa.Table:
@@ -61,13 +59,15 @@ def odd_ids(batch: pa.RecordBatch) -> pa.Table:
     return table.filter(pc.equal(pc.bit_wise_and(table.column("id"), 1), 1))
 
 
-def reject_bad(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """:func:`shout`, but raise (a terminal error) when any ``text`` contains ``bad``."""
+def reject_bad(batch: pa.RecordBatch, suffix: str = "!", seconds: float = 0.0) -> pa.RecordBatch:
+    """:func:`shout`, but raise (a terminal error) when any ``text`` contains the word ``bad``;
+    sleeps ``seconds`` first (to give a kill something to interrupt)."""
     _log("reject_bad", batch.num_rows)
-    bad = [t for t in batch.column("text").to_pylist() if t is not None and "bad" in t]
+    time.sleep(seconds)
+    bad = [t for t in batch.column("text").to_pylist() if t is not None and "bad" in t.split()]
     if bad:
         raise ValueError(f"cannot shout {bad[0]!r}")
-    return shout(batch)
+    return _shout(batch, suffix)
 
 
 def flaky(batch: pa.RecordBatch, failures: int = 2) -> pa.RecordBatch:
@@ -82,7 +82,7 @@ def flaky(batch: pa.RecordBatch, failures: int = 2) -> pa.RecordBatch:
         state.write(f"{time.monotonic()}\n")
     if calls < failures:
         raise ConnectionError(f"service unavailable (attempt {calls + 1})")
-    return shout(batch)
+    return _shout(batch, "!")
 
 
 def always_times_out(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -21,7 +21,7 @@ from curata.config import (
     load_settings,
     resolve_author,
 )
-from curata.errors import AlreadyExists, InvalidInput, NotFound, StorageError
+from curata.errors import AlreadyExists, Conflict, InvalidInput, NotFound, StorageError
 from curata.lake import history
 from curata.lake import schema as t
 from curata.lake.catalog import Catalog, utcnow
@@ -164,6 +164,14 @@ class Lake:
             if exist_ok:
                 return self.dataset(name)
             raise
+        except Conflict:
+            # On PostgreSQL a concurrent writer can insert the name between the check and the
+            # insert; the unique constraint turns that into a Conflict.
+            if not self.has_dataset(name):
+                raise
+            if exist_ok:
+                return self.dataset(name)
+            raise AlreadyExists(f"A dataset named {name!r} exists already.") from None
         return Dataset(self, name)
 
     def dataset(self, name: str) -> Dataset:

@@ -85,11 +85,12 @@ class LanceStore:
                 ds = self.open_at(path, ds.latest_version)
             return ds
 
-    def create(self, path: str, table: pa.Table) -> lance.LanceDataset:
-        """Write the first version; anything left by a writer that never published is replaced."""
+    def create(self, path: str, table: pa.Table, *, replace: bool = True) -> lance.LanceDataset:
+        """Write the first version; anything left by a writer that never published is replaced
+        (with ``replace=False``, fail if a version exists: someone else created it)."""
         import lance
 
-        mode = "overwrite" if self.open(path) is not None else "create"
+        mode = "overwrite" if replace and self.open(path) is not None else "create"
         with lance_errors(f"Writing {path}"):
             return lance.write_dataset(
                 table, self.uri(path), mode=mode, storage_options=self.storage_options
@@ -230,8 +231,9 @@ class LanceStore:
             plan = Compaction.plan(ds, CompactionOptions())
             return sum(len(task.fragments) for task in plan.tasks), int(plan.num_tasks())
 
-    def compact(self, ds: lance.LanceDataset) -> lance.LanceDataset:
-        """Rewrite small fragments (and ones with many deleted rows) into fewer large ones.
+    def compact(self, ds: lance.LanceDataset, target_rows: int | None = None) -> lance.LanceDataset:
+        """Rewrite small fragments (and ones with many deleted rows) into fewer large ones (of
+        ``target_rows`` rows; Lance's default when None: 1M).
 
         ``ds`` must be Lance's latest version; the result is a new latest version with the same
         rows and schema.
@@ -242,7 +244,7 @@ class LanceStore:
                 # (which also keeps key lookups fast).
                 ds.optimize.optimize_indices()
                 ds = self.open_at_latest(ds)
-            ds.optimize.compact_files()
+            ds.optimize.compact_files(target_rows_per_fragment=target_rows)
             return self.open_at_latest(ds)
 
     def same_content(self, path: str, a: int, b: int) -> bool:

@@ -111,7 +111,10 @@ class PythonParams(_Strict):
     @field_validator("function")
     @classmethod
     def _importable(cls, value: str) -> str:
-        import_function(value)
+        try:
+            import_function(value)
+        except InvalidInput as err:  # a ValueError lets pydantic name the field
+            raise ValueError(err.message) from err
         return value
 
 
@@ -222,7 +225,10 @@ class CastParams(_Strict):
     @classmethod
     def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
         for type_name in value.values():
-            parse_arrow_type(type_name)
+            try:
+                parse_arrow_type(type_name)
+            except InvalidInput as err:  # a ValueError lets pydantic name the field
+                raise ValueError(f"{err.message} {err.hint}") from err
         return value
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from curata.errors import CurataError, InvalidInput
-from curata.pipeline.rows import duckdb_cursor, positions, row_hashes
+from curata.lake.query import duckdb_cursor
+from curata.pipeline.rows import positions, row_hashes
 from curata.pipeline.step import ROW_COLUMN, Step
 
 if TYPE_CHECKING:
@@ -170,6 +171,25 @@ def _run_row_wise(
         return _concat([left, right])
 
 
+def _process_rows(
+    planned: PlannedStep, table: pa.Table, stats: StepStats, rejected: list[RejectedRow]
+) -> pa.Table:
+    """:func:`_run_row_wise`; when every row failed, an empty output with the step's columns
+    (asked of the step with no rows), so later steps and outputs see the right schema."""
+    import pyarrow as pa
+
+    out = _run_row_wise(planned, table, stats, rejected)
+    if out.column_names != [ROW_COLUMN] or table.num_rows == 0:
+        return out
+    empty = table.slice(0, 0)
+    try:
+        shape = planned.step.process(empty)
+    except Exception:  # the step cannot take no rows either: its columns stay unknown
+        return out
+    shape = shape if isinstance(shape, pa.Table) else pa.Table.from_batches([shape])
+    return _with_provenance(planned.step, empty, shape)
+
+
 def planned_empty(table: pa.Table, err: BaseException) -> pa.Table:
     """Marker for "no output for these rows" while the real schema is not known yet."""
     del err
@@ -198,6 +218,9 @@ def _apply_cached(
 
     cache = planned.cache
     assert cache is not None
+    if table.num_rows == 0:  # nothing to look up; the step says what its output looks like
+        out = _process_rows(planned, table.append_column(ROW_COLUMN, positions(0)), stats, [])
+        return out.drop_columns([ROW_COLUMN]) if ROW_COLUMN in out.column_names else out
     hashes = row_hashes(table)
     unique_hashes = pc.unique(hashes)
     cached = cache.lookup(unique_hashes)
@@ -219,7 +242,7 @@ def _apply_cached(
     fresh = out = None
     if todo.num_rows:
         seen = len(rejected)
-        out = _run_row_wise(planned, todo, stats, rejected)
+        out = _process_rows(planned, todo, stats, rejected)
         stats.computed += todo.num_rows
         failed = {r.position for r in rejected[seen:] if r.position is not None}
         fresh = _cache_rows(out, hashes, todo, cached.schema if cached is not None else None)
@@ -232,13 +255,18 @@ def _apply_cached(
     known = _concat_known(cached, fresh)
     if known is None:
         return table.slice(0, 0)
+    outputs = [c for c in known.column_names if c not in (HASH, KIND, "__i", "__w")]
+    if len(pc.unique(known.column(HASH))) == known.num_rows:
+        # At most one known row per hash (no expansion): look each input row's up directly.
+        at = pc.index_in(hashes, value_set=known.column(HASH))
+        rows = known.take(at.drop_null() if at.null_count else at)
+        return rows.filter(pc.equal(rows.column(KIND), 1)).select(outputs)
     index = known.select([HASH, KIND, "__i"]).append_column("k", positions(known.num_rows))
     con.register("known", index)
     order = con.sql(
         "SELECT k FROM h JOIN known ON h.h = known.__h WHERE known.__k = 1 "
         "ORDER BY h.pos, known.__i"
     ).to_arrow_table()
-    outputs = [c for c in known.column_names if c not in (HASH, KIND, "__i", "__w")]
     return known.take(order.column("k")).select(outputs)
 
 
@@ -362,7 +390,7 @@ def apply_steps(
             table = _apply_cached(planned, table, s, rejected)
         elif planned.step.is_row_wise:
             with_row = table.append_column(ROW_COLUMN, positions(table.num_rows))
-            out = _run_row_wise(planned, with_row, s, rejected)
+            out = _process_rows(planned, with_row, s, rejected)
             s.computed += table.num_rows
             table = out.drop_columns([ROW_COLUMN]) if ROW_COLUMN in out.column_names else out
         else:

@@ -9,6 +9,8 @@ same function to Ray Data's ``map_batches``.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     import pyarrow as pa
+
+
+PARENT_CHECK_SECONDS = 0.5
 
 
 def default_workers(steps: list[PlannedStep]) -> int:
@@ -54,7 +59,7 @@ def _pool_map(segment: Segment, source: Iterator[pa.Table], workers: int) -> Ite
         max_workers=workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(segment,),
+        initargs=(segment, os.getpid()),
     ) as pool:
         in_flight: deque[Future[BatchResult]] = deque()
         for batch in source:
@@ -68,11 +73,21 @@ def _pool_map(segment: Segment, source: Iterator[pa.Table], workers: int) -> Ite
 _worker_segment: Segment | None = None
 
 
-def _init_worker(segment: Segment) -> None:
+def _init_worker(segment: Segment, parent: int) -> None:
     # Each worker process keeps its own copy of the segment (steps, caches), set once.
     global _worker_segment  # noqa: PLW0603
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     segment.prepare()
     _worker_segment = segment
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the run's process ``parent`` is gone (killed with SIGKILL, say,
+    maybe before this worker even started): the pool's queues stay open in its workers, so
+    they would otherwise wait for work forever."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
 
 
 def _work(batch: pa.Table) -> BatchResult:

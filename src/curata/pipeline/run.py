@@ -81,7 +81,12 @@ class _OutputWriter:
         self.schema: pa.Schema | None = None
 
     def add(self, table: pa.Table) -> None:
-        if self.schema is None:
+        if table.num_rows == 0:
+            # An empty batch adds nothing, and may not know every column (when all of its
+            # rows failed a step); its schema serves only if no rows come at all.
+            self.schema = self.schema or table.schema
+            return
+        if self.schema is None or (not self.pending_rows and self.staged is None):
             self.schema = table.schema
         elif table.schema != self.schema:
             table = table.cast(self.schema)
@@ -145,11 +150,8 @@ def _input_batches(
     if isinstance(spec.input, DatasetInput):
         snapshot = lake.ref(spec.input.dataset)
 
-        def from_snapshot() -> Iterator[pa.Table]:
-            for batch in snapshot.to_batches(batch_size=batch_rows):
-                yield pa.Table.from_batches([batch])
-
-        return from_snapshot(), [snapshot.ref], snapshot.commit.rows
+        batches = _rebatch(snapshot.to_batches(batch_size=batch_rows), batch_rows)
+        return batches, [snapshot.ref], snapshot.commit.rows
     files = _expand_files(spec.input.files)
 
     def from_files() -> Iterator[pa.Table]:
@@ -161,6 +163,30 @@ def _input_batches(
                 yield pa.Table.from_batches([batch], schema=table.schema)
 
     return from_files(), [Path(f).resolve().as_uri() for f in files], None
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Tables of ``rows`` rows (the last one smaller), whatever sizes come in: Lance yields
+    at least one batch per fragment, and the small fragments upserts leave behind would
+    otherwise make many small batches, each paying the per-batch costs."""
+    import pyarrow as pa
+
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += batch.num_rows
+        if size < rows:
+            continue
+        table = pa.Table.from_batches(pending)
+        start = 0
+        while size - start >= rows:
+            yield table.slice(start, rows).combine_chunks()
+            start += rows
+        pending = table.slice(start).to_batches()
+        size -= start
+    if size:
+        yield pa.Table.from_batches(pending).combine_chunks()
 
 
 def _expand_files(pattern: str) -> list[str]:
@@ -364,7 +390,10 @@ def _execute(
     source: Iterator[pa.Table] = batches
     segments = _segments(planned)
     for n, (offset, steps) in enumerate(segments):
-        seg_taps = {k: v for k, v in taps.items() if offset - 1 <= v < offset + len(steps)}
+        # A segment captures after its own steps (and the first one, the input: tap -1); the
+        # rows a segment starts from were captured by the segment before.
+        first = -1 if offset == 0 else offset
+        seg_taps = {k: v for k, v in taps.items() if first <= v < offset + len(steps)}
         if n < len(segments) - 1:
             seg_taps[_FORWARD] = offset + len(steps) - 1
         if steps and not steps[0].step.is_row_wise:
@@ -464,7 +493,7 @@ def _column_lineage(
     Known only when the input is a dataset and every step up to the output says how its
     columns derive (``Step.column_lineage``); otherwise empty.
     """
-    if not inputs or columns is None:
+    if len(inputs) != 1 or "://" in inputs[0] or columns is None:  # files: no columns to name
         return {}
     ids = [p.id for p in planned]
     mapping: dict[str, list[str]] = {c: [c] for c in columns}

@@ -13,10 +13,21 @@ Minimal shape::
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from curata.errors import InvalidInput, NotFound
 from curata.lake.refs import parse_ref, validate_name
@@ -26,6 +37,15 @@ GateAction = Literal["fail", "quarantine", "warn"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+@contextmanager
+def _field_error() -> Iterator[None]:
+    """Re-raise curata's InvalidInput as the ValueError with which pydantic names the field."""
+    try:
+        yield
+    except InvalidInput as err:
+        raise ValueError(err.message) from err
 
 
 class FilesInput(_Strict):
@@ -43,8 +63,21 @@ class DatasetInput(_Strict):
     @field_validator("dataset")
     @classmethod
     def _ref(cls, value: str) -> str:
-        parse_ref(value)
+        with _field_error():
+            parse_ref(value)
         return value
+
+
+def _input_kind(value: Any) -> str:
+    files = isinstance(value, FilesInput) or (isinstance(value, dict) and "files" in value)
+    return "files" if files else "dataset"
+
+
+# Tagged by the keys given, so a mistake in one form is not reported as the other form's.
+InputSpec = Annotated[
+    Annotated[DatasetInput, Tag("dataset")] | Annotated[FilesInput, Tag("files")],
+    Discriminator(_input_kind),
+]
 
 
 class StepSpec(_Strict):
@@ -75,7 +108,8 @@ class OutputSpec(_Strict):
     @field_validator("dataset")
     @classmethod
     def _name(cls, value: str) -> str:
-        return validate_name(value)
+        with _field_error():
+            return validate_name(value)
 
 
 class GateSpec(_Strict):
@@ -92,7 +126,7 @@ class PipelineSpec(_Strict):
 
     name: str
     description: str = ""
-    input: DatasetInput | FilesInput
+    input: InputSpec
     steps: list[StepSpec] = Field(default_factory=list)
     outputs: list[OutputSpec] = Field(default_factory=list)
     gates: list[GateSpec] = Field(default_factory=list)
@@ -133,7 +167,8 @@ class PipelineSpec(_Strict):
             if gate.after is not None and gate.after not in ids:
                 raise ValueError(f"gate {gate.name!r}: no step with id {gate.after!r}")
         if self.quarantine is not None:
-            validate_name(self.quarantine, "quarantine dataset name")
+            with _field_error():
+                validate_name(self.quarantine, "quarantine dataset name")
         return self
 
     @property
@@ -191,6 +226,8 @@ def parse_pipeline(
     except ValidationError as err:
         first = err.errors()[0]
         loc = tuple(first["loc"])
+        if loc[:1] == ("input",) and len(loc) > 2:
+            loc = (loc[0], *loc[2:])  # drop the tag of the input's form
         raise InvalidInput(f"{_where(source, node, loc)}: {_field(loc)}: {first['msg']}") from err
     for index, step in enumerate(spec.steps):
         loc = ("steps", index)
@@ -239,6 +276,8 @@ def _line(node: Any, loc: tuple[Any, ...]) -> int | None:
     for key in loc:
         if isinstance(current, yaml.MappingNode):
             match = next((v for k, v in current.value if k.value == key), None)
+            if match is None and key == "outputs":  # the short form `output: NAME`
+                match = next((v for k, v in current.value if k.value == "output"), None)
             if match is None:
                 key_node = next((k for k, _ in current.value if k.value == key), None)
                 return int(key_node.start_mark.line) + 1 if key_node else best

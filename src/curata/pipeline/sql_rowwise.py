@@ -15,6 +15,8 @@ from functools import lru_cache
 from curata.errors import InvalidInput
 from curata.pipeline.step import ROW_COLUMN
 
+_ONE_SELECT = "A sql step takes exactly one SELECT statement (over the table `batch`)."
+
 
 @lru_cache(maxsize=256)
 def compile_row_wise(query: str) -> str | None:
@@ -33,12 +35,13 @@ def compile_row_wise(query: str) -> str | None:
     except duckdb.Error as err:
         raise InvalidInput(f"The SQL step query does not parse: {err}") from err
     if serialized.get("error"):
-        raise InvalidInput(f"The SQL step query does not parse: {serialized.get('error_message')}")
+        message = str(serialized.get("error_message"))
+        if "Only SELECT statements" in message:  # it parses, as something else
+            raise InvalidInput(_ONE_SELECT)
+        raise InvalidInput(f"The SQL step query does not parse: {message}")
     statements = serialized["statements"]
     if len(statements) != 1 or statements[0]["node"].get("type") != "SELECT_NODE":
-        raise InvalidInput(
-            "A sql step takes exactly one SELECT statement (over the table `batch`)."
-        )
+        raise InvalidInput(_ONE_SELECT)
     node = statements[0]["node"]
     source = node.get("from_table") or {}
     simple = (
@@ -101,6 +104,9 @@ def _walk(tree: object) -> tuple[set[str], set[str]]:
         elif isinstance(item, list):
             stack.extend(item)
     return classes, functions
+
+
+_ONE_SELECT = "A sql step takes exactly one SELECT statement (over the table `batch`)."
 
 
 @lru_cache(maxsize=256)

@@ -1,0 +1,260 @@
+"""When steps fail: transient errors are retried with backoff; terminal errors fail the run
+(publishing nothing) or set the row aside per the step's ``on_error`` and the gates."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pipeline_runner import ticket_rows
+from pipeline_steps import FLAKY_STATE
+
+import curata
+from curata.errors import QualityGateFailed
+from curata.pipeline import executor
+from curata.pipeline.executor import StepFailed
+from curata.pipeline.run import RunResult, run_pipeline
+
+if TYPE_CHECKING:
+    from conftest import CreateTickets, PipelineFile, StepLog
+
+N = 400
+BAD = {7, 150, 151, 399}
+
+
+def _run(lake: curata.Lake, path: Path, **options: Any) -> RunResult:
+    return run_pipeline(lake, path, **{"batch_rows": 100, "workers": 1, **options})
+
+
+def _one_step(pipeline_file: PipelineFile, function: str, on_error: str = "fail") -> Path:
+    return pipeline_file(
+        f"""
+        name: one-step
+        input: src
+        steps:
+          - step: python
+            id: shout
+            on_error: {on_error}
+            params: {{function: "pipeline_steps:{function}"}}
+        output: out
+        """
+    )
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Backoff of 10 ms (then 40, 160) instead of 0.2 s, to keep the tests fast."""
+    monkeypatch.setattr(executor, "BACKOFF_SECONDS", 0.01)
+    return 0.01
+
+
+def test_transient_errors_are_retried_with_growing_backoff(
+    sqlite_lake: curata.Lake,
+    tickets: CreateTickets,
+    pipeline_file: PipelineFile,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast_backoff: float,
+) -> None:
+    state = tmp_path / "flaky.state"
+    monkeypatch.setenv(FLAKY_STATE, str(state))
+    tickets(sqlite_lake, N)
+    result = _run(sqlite_lake, _one_step(pipeline_file, "flaky"), batch_rows=N)
+    assert result.status == "succeeded"
+    assert result.steps[0].retries == 2
+    assert result.steps[0].calls == 3
+    times = [float(t) for t in state.read_text().split()]
+    waits = [b - a for a, b in itertools.pairwise(times)]
+    assert waits[0] >= fast_backoff
+    assert waits[1] >= 4 * fast_backoff  # backoff grows
+    assert sqlite_lake.ref("out").count_rows() == N
+
+
+def test_a_step_that_keeps_timing_out_fails_the_run_after_the_retries(
+    sqlite_lake: curata.Lake,
+    tickets: CreateTickets,
+    pipeline_file: PipelineFile,
+    step_log: StepLog,
+    fast_backoff: float,
+) -> None:
+    tickets(sqlite_lake, N)
+    with pytest.raises(StepFailed) as err:
+        _run(sqlite_lake, _one_step(pipeline_file, "always_times_out"))
+    assert "Step 'shout' failed: TimeoutError: the model server did not answer" in str(err.value)
+    assert step_log.calls() == [100] * (executor.RETRIES + 1)
+    assert not sqlite_lake.has_dataset("out_quarantine")
+    assert sqlite_lake.dataset("out").info().version is None
+
+
+def test_a_terminal_error_fails_the_run_at_once_and_publishes_nothing(
+    lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile, step_log: StepLog
+) -> None:
+    src = tickets(lake, N)
+    path = _one_step(pipeline_file, "reject_bad")
+    first = _run(lake, path)
+    assert first.outputs == ["out@1"]
+    published = lake.ref("out").to_arrow()
+
+    src.upsert(ticket_rows([390], bad={390}), message="a bad row, in the last batch")
+    step_log.clear()
+    with pytest.raises(StepFailed) as err:
+        _run(lake, path)
+    message = "Step 'shout' failed: ValueError: cannot shout 'coupon bad crash number390'"
+    assert err.value.message == message
+    assert err.value.hint is not None and "on_error: quarantine" in err.value.hint
+    # Only the changed row reached the step (the others are cached), and only once: a
+    # terminal error is not retried.
+    assert step_log.calls("reject_bad") == [1]
+
+    # Published state untouched; the run is recorded as failed, with the error.
+    assert lake.dataset("out").info().version == 1
+    assert lake.ref("out").to_arrow().equals(published)
+    assert not lake.has_dataset("out_quarantine")
+    failed = lake.runs()[0]
+    assert (failed.status, failed.outputs) == ("failed", [])
+    assert failed.error is not None and "cannot shout" in failed.error
+
+
+def test_failing_rows_are_quarantined_with_step_and_error(
+    lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile, step_log: StepLog
+) -> None:
+    tickets(lake, N, bad=BAD)
+    path = _one_step(pipeline_file, "reject_bad", on_error="quarantine")
+    result = _run(lake, path)
+    assert result.quarantined == len(BAD)
+    assert result.steps[0].errors == len(BAD)
+    assert sorted(result.outputs) == ["out@1", "out_quarantine@1"]
+    out = lake.ref("out").to_arrow()
+    assert out.num_rows == N - len(BAD)
+    assert not {r["id"] for r in out.to_pylist()} & BAD
+    quarantine = lake.ref("out_quarantine").to_arrow().to_pylist()
+    source = {r["id"]: r for r in ticket_rows(range(N), bad=BAD).to_pylist()}
+    assert sorted(json.loads(q["row"])["id"] for q in quarantine) == sorted(BAD)
+    for q in quarantine:
+        row = json.loads(q["row"])
+        assert row == source[row["id"]]  # the row as the step received it
+        assert q["step"] == "shout"
+        assert q["error"] == f"ValueError: cannot shout {row['text']!r}"
+    # Both versions were published together, by the run.
+    commits = [lake.dataset(n).log()[0] for n in ("out", "out_quarantine")]
+    assert {c.run_id for c in commits} == {result.id}
+
+    # Rows that failed are not cached: a re-run tries them again, and only them.
+    step_log.clear()
+    again = _run(lake, path)
+    assert step_log.rows("reject_bad") >= len(BAD)
+    assert again.steps[0].cache_hits == N - len(BAD)
+    assert again.outputs == []  # same output, same quarantine
+
+    # Fixed upstream, the rows go through and the quarantine empties.
+    lake.dataset("src").upsert(ticket_rows(sorted(BAD)), message="fixed")
+    fixed = _run(lake, path)
+    assert fixed.quarantined == 0
+    assert lake.ref("out").count_rows() == N
+    assert lake.ref("out_quarantine").count_rows() == 0
+    assert lake.ref("out_quarantine@1").count_rows() == len(BAD)  # history keeps them
+
+
+def test_warn_drops_failing_rows_without_a_quarantine(
+    sqlite_lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile
+) -> None:
+    tickets(sqlite_lake, N, bad=BAD)
+    result = _run(sqlite_lake, _one_step(pipeline_file, "reject_bad", on_error="warn"))
+    assert (result.warned, result.quarantined) == (len(BAD), 0)
+    assert result.outputs == ["out@1"]
+    assert sqlite_lake.ref("out").count_rows() == N - len(BAD)
+    assert not sqlite_lake.has_dataset("out_quarantine")
+
+
+GATED = """
+name: gated
+input: src
+steps:
+  - step: python
+    id: shout
+    params: {{function: "pipeline_steps:shout"}}
+  - step: sql
+    id: german
+    params: {{query: "SELECT id, text, lang FROM batch WHERE lang <> 'fr'"}}
+outputs:
+  - dataset: shouted
+    after: shout
+  - dataset: final
+gates:
+  - name: no-german
+    where: "lang = 'de'"
+    action: {action}
+  - name: short-ids
+    after: shout
+    where: "id < 3"
+    action: {early}
+quarantine: held
+"""
+
+
+def test_gates_fail_quarantine_or_warn(
+    lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile
+) -> None:
+    tickets(lake, N)
+    german = {i for i in range(N) if i % 5 == 0}
+
+    with pytest.raises(QualityGateFailed) as err:
+        _run(lake, pipeline_file(GATED.format(action="fail", early="warn")))
+    assert f"Gate 'no-german' failed: {len(german & set(range(100)))} row(s) match" in str(
+        err.value
+    )
+    assert lake.dataset("final").info().version is None
+    assert lake.dataset("shouted").info().version is None
+
+    result = _run(lake, pipeline_file(GATED.format(action="quarantine", early="warn")))
+    assert (result.quarantined, result.warned) == (len(german), 3)
+    final = {r["id"] for r in lake.ref("final").to_arrow().to_pylist()}
+    assert final == set(range(N)) - german
+    # warn keeps the rows: 0, 1 and 2 are in both outputs.
+    assert {0, 1, 2} <= {r["id"] for r in lake.ref("shouted").to_arrow().to_pylist()}
+    held = lake.ref("held").to_arrow().to_pylist()
+    assert {h["step"] for h in held} == {"gate:no-german"}
+    assert {h["error"] for h in held} == {"lang = 'de'"}
+    assert sorted(json.loads(h["row"])["id"] for h in held) == sorted(german)
+    assert sorted(result.outputs) == ["final@1", "held@1", "shouted@1"]
+
+
+def test_a_failed_run_publishes_none_of_the_rows_it_staged(
+    lake: curata.Lake,
+    tickets: CreateTickets,
+    pipeline_file: PipelineFile,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from curata.pipeline import run as run_module
+
+    monkeypatch.setattr(run_module, "STAGE_ROWS", 100)  # data files written along the way
+    src = tickets(lake, N)
+    path = pipeline_file(GATED.format(action="quarantine", early="warn"))
+    _run(lake, path)
+    before = {n: lake.ref(n).to_arrow() for n in ("shouted", "final", "held")}
+    lance_versions = {n: _lance_version(lake, n) for n in before}
+    files = _data_files(lake, "final")
+
+    src.upsert(ticket_rows([395], bad={395}), message="bad row in the last batch")
+    failing = path.read_text().replace("pipeline_steps:shout", "pipeline_steps:reject_bad")
+    with pytest.raises(StepFailed):
+        _run(lake, pipeline_file(failing, name="failing.yaml"))
+    for name, table in before.items():
+        assert lake.dataset(name).info().version == 1
+        assert lake.ref(name).to_arrow().equals(table)
+        assert _lance_version(lake, name) == lance_versions[name]
+    assert lake.runs()[0].status == "failed"
+    assert len(_data_files(lake, "final")) > len(files)  # rows were staged, never committed
+
+
+def _data_files(lake: curata.Lake, name: str) -> list[Path]:
+    return list((Path(lake.uri) / "data" / f"{name}.lance" / "data").iterdir())
+
+
+def _lance_version(lake: curata.Lake, name: str) -> int:
+    import lance
+
+    return int(lance.dataset(str(Path(lake.uri) / "data" / f"{name}.lance")).latest_version)
