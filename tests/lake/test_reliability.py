@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import json
 import os
 import random
-import select
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +20,6 @@ import curata
 
 WRITER_SCRIPT = Path(__file__).parent.parent / "cases" / "lake_writer.py"
 KILL_TRIALS = 20
-ANSWER_TIMEOUT_S = 120
 
 
 def _load_writer_module() -> Any:
@@ -36,42 +31,20 @@ def _load_writer_module() -> Any:
 
 
 writer = _load_writer_module()
+_fork_spec = importlib.util.spec_from_file_location(
+    "fork_client", WRITER_SCRIPT.parent / "fork_client.py"
+)
+assert _fork_spec is not None and _fork_spec.loader is not None
+_fork_client = importlib.util.module_from_spec(_fork_spec)
+_fork_spec.loader.exec_module(_fork_client)
+ForkServerClient = _fork_client.ForkServerClient
 
 
-class WriterServer:
+class WriterServer(ForkServerClient):
     """The fork server of tests/cases/lake_writer.py: starts writer processes in milliseconds."""
 
     def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CURATA_")}
-        env["CURATA_AUTHOR"] = "writer-process"
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WRITER_SCRIPT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert self._answer() == {"ready": True}
-
-    def _answer(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT_S)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            raise RuntimeError(f"the writer server stopped answering (exit {self.proc.poll()})")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def ask(self, **command: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
-        return self._answer()
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        super().__init__(WRITER_SCRIPT, author="writer-process")
 
 
 @pytest.fixture(scope="module")

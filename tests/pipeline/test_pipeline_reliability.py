@@ -7,17 +7,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fork_client import ForkServerClient
 from pipeline_runner import (
     OUTPUTS,
     QUARANTINE,
@@ -34,7 +31,6 @@ from curata.pipeline.run import run_pipeline
 
 CASES = Path(__file__).parent.parent / "cases"
 RUNNER_SCRIPT = CASES / "pipeline_runner.py"
-ANSWER_TIMEOUT_S = 120
 KILL_TRIALS = 10
 N = 300
 BATCH_ROWS = 50
@@ -45,35 +41,11 @@ DATASETS = (*OUTPUTS, QUARANTINE)
 pytestmark = pytest.mark.slow
 
 
-class RunnerServer:
+class RunnerServer(ForkServerClient):
     """The fork server of tests/cases/pipeline_runner.py: starts run processes in milliseconds."""
 
     def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CURATA_")}
-        env["CURATA_AUTHOR"] = "run-process"
-        self.proc = subprocess.Popen(
-            [sys.executable, str(RUNNER_SCRIPT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert self._answer() == {"ready": True}
-
-    def _answer(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT_S)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            raise RuntimeError(f"the runner server stopped answering (exit {self.proc.poll()})")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def ask(self, **command: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
-        return self._answer()
+        super().__init__(RUNNER_SCRIPT, author="run-process")
 
     def start_run(
         self,
@@ -101,11 +73,6 @@ class RunnerServer:
         """Reap a run process; its wait status."""
         status: int = self.ask(cmd="wait", pid=pid)["status"]
         return status
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
