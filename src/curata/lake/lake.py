@@ -110,7 +110,8 @@ class Lake:
 
         Args:
             name: letters, digits, ``_``, ``-``, ``.``; no spaces, ``/``, ``..``, ``@`` or ``:``.
-            kind: one of documents, chunks, records, logs, labels, synthetic, report.
+            kind: one of documents, chunks, records, logs, labels, synthetic, report,
+                knowledge_base.
             key: primary-key column, needed for upserts and row-level diffs.
             description: what the data is.
             owner: who answers for it.
@@ -319,6 +320,28 @@ class Lake:
         counted = _CountingReader(reader)
         fragments = self.store.write_new_fragments(row.storage_path, counted.reader())
         return StagedOverwrite(name, reader.schema, fragments, counted.rows)
+
+    def tag_versions(
+        self, versions: dict[str, int], tag: str, *, author: str | None = None
+    ) -> None:
+        """Point ``tag`` at a version of each of several datasets in one catalog transaction:
+        readers see either all of the old targets or all of the new ones (a blue/green switch).
+
+        Raises:
+            NotFound: a dataset or version does not exist, or gc removed it.
+            InvalidInput: a bad tag name.
+        """
+        from curata.lake.refs import validate_label
+
+        validate_label(tag, "tag")
+        datasets = {name: self.dataset(name) for name in sorted(versions)}
+        with self.catalog.write() as conn:
+            for name, ds in datasets.items():
+                row = ds._locked_row(conn)
+                if tag in history.refs_of(conn, row.id, "branch"):
+                    raise AlreadyExists(f"{name!r} has a branch named {tag!r}; pick another tag.")
+                version = ds._live_version(conn, row, Ref(name, version=versions[name]), "tag")
+                ds._set_ref(conn, row.id, "tag", tag, version, author=author)
 
     def step_cache(self, fingerprint: str) -> StepCache:
         """The per-row result cache of a pipeline step fingerprint."""

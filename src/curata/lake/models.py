@@ -6,7 +6,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-KINDS = ("documents", "chunks", "records", "logs", "labels", "synthetic", "report")
+KINDS = (
+    "documents",
+    "chunks",
+    "records",
+    "logs",
+    "labels",
+    "synthetic",
+    "report",
+    "knowledge_base",
+)
 OPERATIONS = ("create", "append", "upsert", "delete", "overwrite", "revert", "transform")
 
 

@@ -288,17 +288,59 @@ class Publication:
         target.changes.add(diff_datasets(before, target.ds, target.key).changes)
         target.operations.append("revert")
 
+    def index_for_search(
+        self, name: str, *, vector: str | None = None, text: str | None = None, branch: str = MAIN
+    ) -> None:
+        """Build or update the search indexes of ``name`` (a vector column, a text column) so
+        the version this publishes carries them. Call it after the writes to ``name``."""
+        from curata.lake.search import update_search_indexes
+
+        target = self._target(name, branch)
+        if target.ds is None:
+            return
+        target.ds = update_search_indexes(
+            target.ds, self._lake.store.open_at_latest, vector=vector, text=text
+        )
+
+    def base_version(self, name: str, branch: str = MAIN) -> int | None:
+        """The published head of ``name`` this publication writes on (locking the dataset):
+        compare it with the version read before, to refuse writes based on stale reads."""
+        target = self._target(name, branch)
+        return None if target.base is None else int(target.base.version)
+
+    def resulting_version(self, name: str, branch: str = MAIN) -> int | None:
+        """The version ``name`` will be at once this publication commits, given the writes so
+        far: a new version when they changed something, else the current head."""
+        target = self._targets.get((name, branch))
+        if target is None:
+            with_head = history.head_of(self._conn, name, branch)
+            return None if with_head.commit is None else int(with_head.commit.version)
+        if not self._will_commit(target):
+            return None if target.base is None else int(target.base.version)
+        dataset_id = target.row.id
+        earlier = 0
+        for other in self._targets.values():
+            if other is target:
+                break
+            if other.row.id == dataset_id and self._will_commit(other):
+                earlier += 1
+        return self._max_versions[dataset_id] + earlier + 1
+
     # -- publish -------------------------------------------------------------------------------
+
+    def _will_commit(self, target: _Target) -> bool:
+        if not target.operations or target.ds is None:
+            return False
+        target.changes.set_schema_changes(target.base_schema, target.ds.schema)
+        return not (target.changes.is_empty and target.base is not None)
 
     def _finish(self) -> list[Commit]:
         """Record one commit per target that changed; called inside the transaction."""
         now = utcnow()
         for (name, branch), target in self._targets.items():
-            if not target.operations or target.ds is None:
+            if not self._will_commit(target):
                 continue
-            target.changes.set_schema_changes(target.base_schema, target.ds.schema)
-            if target.changes.is_empty and target.base is not None:
-                continue
+            assert target.ds is not None
             ops = set(target.operations)
             operation = target.operations[0] if len(ops) == 1 else "transform"
             if target.base is None and operation == "append":

@@ -100,6 +100,36 @@ class Snapshot:
         con = connection or duckdb.connect()
         return con.from_arrow(self._ds)
 
+    def nearest(
+        self,
+        column: str,
+        vector: Any,
+        k: int = 10,
+        *,
+        filter: str | None = None,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """The ``k`` rows whose vector ``column`` is nearest to ``vector`` (cosine), nearest
+        first, with their distance in ``_distance``; ``filter`` (SQL) is applied first."""
+        from curata.lake.search import vector_search
+
+        return vector_search(self._ds, column, vector, k, filter=filter, columns=columns)
+
+    def search_text(
+        self,
+        column: str,
+        query: str,
+        k: int = 10,
+        *,
+        filter: str | None = None,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """The ``k`` rows whose text ``column`` best matches ``query`` (BM25, needs a full-text
+        index), best first, with their score in ``_score``."""
+        from curata.lake.search import text_search
+
+        return text_search(self._ds, column, query, k, filter=filter, columns=columns)
+
     def lance_dataset(self) -> lance.LanceDataset:
         """The underlying Lance dataset at this version (for curata's own layers)."""
         return self._ds

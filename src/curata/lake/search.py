@@ -1,0 +1,147 @@
+"""Search indexes on dataset columns: vector (nearest neighbours) and full text (BM25).
+
+Indexes are part of a version: they are built or brought up to date inside a publication
+(:meth:`~curata.lake.publish.Publication.index_for_search`), so the Lance version a commit
+points at carries them, and searching an old version uses that version's indexes.
+
+A vector index is only built once a dataset has :data:`VECTOR_INDEX_MIN_ROWS` rows: below
+that an exact scan is fast, and an IVF index trained on few rows is poor. Rows added after an
+index was built are searched exactly until the next sync merges them into the index, so
+results never miss new rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from curata.errors import InvalidInput
+from curata.lake.storage import lance_errors
+
+if TYPE_CHECKING:
+    import lance
+    import pyarrow as pa
+
+VECTOR_INDEX_MIN_ROWS = 10_000
+# Searching more IVF partitions and re-ranking more candidates by their exact distance buys
+# recall for latency; these reach recall@10 >= 0.95 on 100k rows (bench/bench_kb.py).
+NPROBES = 24
+REFINE_FACTOR = 8
+DISTANCE = "_distance"
+SCORE = "_score"
+
+
+def _index_types(ds: lance.LanceDataset) -> dict[str, str]:
+    """Indexed column -> index type (e.g. ``IVF_PQ``, ``Inverted``, ``BTree``)."""
+    found: dict[str, str] = {}
+    for index in ds.describe_indices():
+        for field in index.field_names:
+            found[field] = index.index_type
+    return found
+
+
+def has_text_index(ds: lance.LanceDataset, column: str) -> bool:
+    """Whether ``column`` has a full-text index."""
+    return _index_types(ds).get(column, "").lower() == "inverted"
+
+
+def update_search_indexes(
+    ds: lance.LanceDataset,
+    reopen: Callable[[lance.LanceDataset], lance.LanceDataset],
+    *,
+    vector: str | None,
+    text: str | None,
+) -> lance.LanceDataset:
+    """Build missing indexes and merge new rows into existing ones; returns the dataset at the
+    Lance version this makes (``ds`` itself when nothing needed doing)."""
+    indexed = _index_types(ds)
+    rows = ds.count_rows()
+    changed = False
+    with lance_errors(f"Indexing {ds.uri}"):
+        if text is not None and text not in indexed and rows:
+            ds.create_scalar_index(text, "INVERTED", with_position=False)
+            changed = True
+        if vector is not None and vector not in indexed and rows >= VECTOR_INDEX_MIN_ROWS:
+            dim = ds.schema.field(vector).type.list_size
+            ds.create_index(
+                vector,
+                index_type="IVF_PQ",
+                metric="cosine",
+                num_partitions=max(1, round(math.sqrt(rows))),
+                num_sub_vectors=_sub_vectors(dim),
+            )
+            changed = True
+        if not changed and indexed and _has_unindexed_rows(ds):
+            ds.optimize.optimize_indices()
+            changed = True
+    return reopen(ds) if changed else ds
+
+
+def _sub_vectors(dim: int) -> int:
+    """PQ sub-vectors: 8 or 16 dimensions per sub-vector, and a divisor of ``dim``."""
+    for per in (8, 16, 4, 2, 1):
+        if dim % per == 0:
+            return dim // per
+    return 1
+
+
+def _has_unindexed_rows(ds: lance.LanceDataset) -> bool:
+    return any(
+        ds.stats.index_stats(index.name).get("num_unindexed_rows", 0) > 0
+        for index in ds.describe_indices()
+    )
+
+
+def vector_search(
+    ds: lance.LanceDataset,
+    column: str,
+    query: Any,
+    k: int,
+    *,
+    filter: str | None = None,
+    columns: list[str] | None = None,
+) -> pa.Table:
+    """The ``k`` rows nearest to ``query`` by cosine distance (column ``_distance``)."""
+    import numpy as np
+
+    if column not in ds.schema.names:
+        raise InvalidInput(f"{ds.uri} has no vector column {column!r}.")
+    nearest = {
+        "column": column,
+        "q": np.asarray(query, dtype=np.float32),
+        "k": k,
+        "metric": "cosine",
+        "nprobes": NPROBES,
+        "refine_factor": REFINE_FACTOR,
+    }
+    with lance_errors(f"Searching {column} of {ds.uri}"):
+        return ds.to_table(columns=columns, nearest=nearest, filter=filter, prefilter=True)
+
+
+def text_search(
+    ds: lance.LanceDataset,
+    column: str,
+    query: str,
+    k: int,
+    *,
+    filter: str | None = None,
+    columns: list[str] | None = None,
+) -> pa.Table:
+    """The ``k`` best rows for ``query`` by BM25 (column ``_score``)."""
+    import pyarrow as pa
+
+    if not has_text_index(ds, column):
+        if ds.count_rows() == 0:
+            return pa.table({c: [] for c in [*(columns or ds.schema.names), SCORE]})
+        raise InvalidInput(f"{ds.uri} has no full-text index on {column!r}.")
+    if not query.strip():
+        raise InvalidInput("The search query is empty.")
+    with lance_errors(f"Searching {column} of {ds.uri}"):
+        return ds.to_table(
+            columns=columns,
+            full_text_query=query,
+            limit=k,
+            filter=filter,
+            prefilter=True,
+        )
