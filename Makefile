@@ -8,7 +8,7 @@ SETUP_STAMP := $(VENV)/.stamp-setup
 
 # Installed before the editable install, so that pinned builds (a CPU torch wheel, say) win
 # over whatever a dependency would otherwise pull in. Pip arguments, e.g. "torch==2.13.0".
-PRE_INSTALL_PIP_ARGS :=
+PRE_INSTALL_PIP_ARGS := torch==2.13.0
 
 LINT_PATHS := $(wildcard src tests bench)
 BENCH_SCRIPTS := $(sort $(wildcard bench/*.py))

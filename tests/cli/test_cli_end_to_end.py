@@ -30,7 +30,9 @@ def _executable() -> str:
     return found
 
 
-def curata(*args: str, cwd: Path, code: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
+def curata(
+    *args: str, cwd: Path, code: int = 0, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``curata`` in ``cwd``; asserts its exit code."""
     done = subprocess.run(
         [_executable(), *args],
@@ -38,7 +40,7 @@ def curata(*args: str, cwd: Path, code: int = 0, **env: str) -> subprocess.Compl
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == code, f"$ curata {' '.join(args)}\n{done.stdout}\n{done.stderr}"
@@ -110,12 +112,18 @@ def test_python_dash_m_runs_the_cli(tmp_path: Path) -> None:
 
 def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    done = curata("demo", "--dir", str(folder), cwd=tmp_path)
+    done = curata("demo", "--dir", str(folder), cwd=tmp_path, timeout=600)
     assert "Done. The lake is in" in done.stdout
     assert "error:" not in done.stderr
     assert pq.read_table(folder / "tickets-prod.parquet").num_rows == 155
     log = as_json(curata("log", "tickets", "--json", cwd=folder))
     assert [c["operation"] for c in log] == ["revert", "delete", "upsert", "create"]
+    # the knowledge-base part, with the real local model
+    assert "chunks: 4 added (1 embedded, 3 reused), 4 removed" in done.stdout
+    assert "handbook@3: consistent" in done.stdout
+    hits = as_json(curata("kb", "search", "handbook", "How long are backups kept?", "-k", "1",
+                          "--at", "prod", "--json", cwd=folder))  # fmt: skip
+    assert hits[0]["doc_id"] == "server/backups.md" and "30 days" in hits[0]["text"]
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path, cli: Cli) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from curata.cli import dataset_cmds, lineage_cmds, run_cmds
+from curata.cli import dataset_cmds, kb_cmds, lineage_cmds, run_cmds
 from curata.cli.common import JsonOpt, LakeContext, lake_of
 from curata.cli.output import console, print_error, print_json, print_table, rows_json
 from curata.errors import CurataError, InvalidInput
@@ -25,6 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(dataset_cmds.app, name="dataset")
+app.add_typer(kb_cmds.app, name="kb")
 app.add_typer(lineage_cmds.runs_app, name="runs")
 app.add_typer(lineage_cmds.usage_app, name="usage")
 app.add_typer(lineage_cmds.lineage_app, name="lineage")
@@ -145,11 +146,15 @@ def demo(
     folder: Annotated[
         Path, typer.Option("--dir", help="Folder for the demo's project (made anew).")
     ] = Path("curata-demo"),
+    embedder: Annotated[
+        str, typer.Option(help="Embedder of the demo knowledge base (e.g. hash:64: no model).")
+    ] = "minilm",
 ) -> None:
-    """Walk through curata on a bundled sample: import, correct, log, diff, tag, revert."""
+    """Walk through curata on bundled samples: a versioned dataset (import, correct, log,
+    diff, tag, revert) and a knowledge base (index, ask, edit, re-sync, search the past)."""
     from curata.cli.demo import run_demo
 
-    run_demo(app, folder)
+    run_demo(app, folder, embedder)
 
 
 app.command("run")(run_cmds.run)

@@ -29,7 +29,7 @@ def _prepare(folder: Path) -> Path:
     return folder.resolve()
 
 
-def run_demo(app: Any, folder: Path) -> None:
+def run_demo(app: Any, folder: Path, embedder: str = "minilm") -> None:
     """Run the walkthrough: every step is a real ``curata`` command, printed before it runs."""
     folder = _prepare(folder)
     samples = resources.files("curata.samples")
@@ -76,12 +76,46 @@ def run_demo(app: Any, folder: Path) -> None:
     step("Read any version back exactly as it was", "dataset", "head", "tickets@orig", "-n", "3")
     step("Export for training or sharing", "dataset", "export", "tickets@prod",
          str(folder / "tickets-prod.parquet"))  # fmt: skip
+    run_kb_demo(step, folder, embedder)
     console.rule()
     console.print(
         f"Done. The lake is in {lake}; try for example:\n"
-        f"  cd {folder} && curata ls && curata dataset show tickets@prod",
+        f"  cd {folder} && curata ls && curata dataset show tickets@prod\n"
+        f'  cd {folder} && curata kb search handbook "how do I restore a backup?"',
         markup=False,
     )
+
+
+def run_kb_demo(step: Any, folder: Path, embedder: str) -> None:
+    """The knowledge-base part: build, ask, edit, re-sync incrementally, search the past."""
+    import json
+
+    samples = resources.files("curata.samples")
+    corpus = folder / "handbook"
+    shutil.copytree(str(samples.joinpath("kb")), corpus)
+    questions = json.loads(samples.joinpath("kb_questions.json").read_text())
+    step(f"A knowledge base with the local embedding model ({embedder})",
+         "kb", "create", "handbook", "--embedder", embedder)  # fmt: skip
+    step("Index the product handbook (md, html, pdf, txt)", "kb", "sync", "handbook",
+         str(corpus))  # fmt: skip
+    step("Promote it to prod", "kb", "tag", "handbook", "2", "prod")
+    shown: set[str] = set()
+    for q in questions:  # one question answered by a txt, a pdf and an md document
+        kind = q["doc_id"].rsplit(".", 1)[-1]
+        if kind in {"txt", "pdf", "md"} - shown:
+            shown.add(kind)
+            step("Ask it", "kb", "search", "handbook", q["question"], "-k", "2")
+    page = corpus / "server" / "backups.md"
+    page.write_text(page.read_text().replace("**30 days**", "**45 days**"))
+    console.rule("[bold]Edit one document: backups are now kept for 45 days")
+    step("Re-sync: one document changed, only its edited chunk is embedded again",
+         "kb", "sync", "handbook", str(corpus), "-m", "longer backup retention")  # fmt: skip
+    question = "How long are the nightly server backups kept?"
+    step("The head knows the new answer", "kb", "search", "handbook", question, "-k", "1")
+    step("prod still answers from the version it was tagged at", "kb", "search", "handbook",
+         question, "-k", "1", "--at", "prod")  # fmt: skip
+    step("What changed between the versions", "kb", "diff", "handbook", "prod", "3")
+    step("Chunks and documents agree", "kb", "check", "handbook")
 
 
 def _shell_quote(arg: str) -> str:

@@ -1,0 +1,282 @@
+"""Knowledge bases: documents and their embedded chunks, versioned together in a lake.
+
+>>> import curata
+>>> from curata.rag import KnowledgeBase
+>>> lake = curata.open("./.curata")  # doctest: +SKIP
+>>> kb = KnowledgeBase.create(lake, "handbook", embedder="minilm")  # doctest: +SKIP
+>>> kb.sync("docs/")  # doctest: +SKIP
+>>> kb.search("which port does sync use?", k=3)  # doctest: +SKIP
+>>> kb.search("which port does sync use?", at=1)  # an earlier version  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from curata.errors import AlreadyExists, InvalidInput
+from curata.rag.chunking import ChunkSettings
+from curata.rag.embedders import DEFAULT_EMBEDDER, load_embedder
+from curata.rag.manifest import (
+    CHUNKS,
+    DOCUMENTS,
+    QUARANTINE,
+    RETIRED,
+    Manifest,
+    Part,
+    chunks_dataset_name,
+    load_manifest,
+    publish_manifest,
+)
+
+if TYPE_CHECKING:
+    from curata.lake import Lake
+    from curata.rag.check import CheckReport
+    from curata.rag.search import SearchHit
+    from curata.rag.sync import Progress, SyncResult
+
+
+@dataclass(frozen=True)
+class KbVersion:
+    """One entry of a knowledge base's log."""
+
+    version: int
+    author: str
+    timestamp: str
+    message: str
+    run_id: str | None
+    tags: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class KnowledgeBase:
+    """A knowledge base in a lake: see :mod:`curata.rag.manifest` for what it is made of."""
+
+    def __init__(self, lake: Lake, name: str) -> None:
+        self.lake = lake
+        self.name = name
+        load_manifest(lake, name)  # fails clearly when there is no such knowledge base
+
+    def __repr__(self) -> str:
+        return f"<KnowledgeBase {self.name}>"
+
+    @classmethod
+    def create(
+        cls,
+        lake: Lake,
+        name: str,
+        *,
+        embedder: str = DEFAULT_EMBEDDER,
+        chunk_size: int = 200,
+        chunk_overlap: int = 30,
+        description: str = "",
+    ) -> KnowledgeBase:
+        """Create an empty knowledge base (version 1); fill it with :meth:`sync`.
+
+        Raises:
+            AlreadyExists: a dataset of that name, or of one of its parts, exists.
+            InvalidInput: a bad name, embedder or chunk settings.
+        """
+        ChunkSettings(chunk_size, chunk_overlap)
+        model = load_embedder(embedder)
+        if chunk_size > model.max_tokens:
+            raise InvalidInput(
+                f"Chunk size {chunk_size} is more than {embedder} reads ({model.max_tokens} "
+                "tokens); the rest of each chunk would be ignored.",
+                hint=f"Use --chunk-size {model.max_tokens} or less.",
+            )
+        parts = (
+            Part(
+                DOCUMENTS,
+                f"{name}.documents",
+                None,
+                {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap},
+            ),
+            Part(
+                CHUNKS,
+                chunks_dataset_name(name, model.slug, True),
+                None,
+                {"embedder": embedder, "dim": model.dim},
+            ),
+            Part(RETIRED, f"{name}.retired", None),
+            Part(QUARANTINE, f"{name}.quarantine", None),
+        )
+        taken = [n for n in [name, *(p.dataset for p in parts)] if lake.has_dataset(n)]
+        if taken:
+            raise AlreadyExists(
+                f"Dataset(s) {', '.join(taken)} exist already.",
+                hint="Pick another knowledge-base name.",
+            )
+        what = description or f"Knowledge base {name}"
+        lake.create_dataset(name, kind="knowledge_base", description=what)
+        lake.create_dataset(
+            parts[0].dataset,
+            kind="documents",
+            key="doc_id",
+            description=f"Documents of knowledge base {name}",
+        )
+        lake.create_dataset(
+            parts[1].dataset,
+            kind="chunks",
+            key="chunk_id",
+            description=f"Chunks of knowledge base {name}, embedded by {embedder}",
+        )
+        lake.create_dataset(
+            parts[2].dataset,
+            kind="records",
+            key="doc_id",
+            description=f"Last versions of documents deleted from {name}",
+        )
+        lake.create_dataset(
+            parts[3].dataset,
+            kind="records",
+            description=f"Documents the last sync of {name} could not index",
+        )
+        with lake.publish(message=f"create knowledge base {name} ({embedder})") as pub:
+            publish_manifest(pub, Manifest(name, 0, parts))
+        return cls(lake, name)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def manifest(self, at: str | int | None = None) -> Manifest:
+        """The knowledge base at ``at`` (a version, a tag, ``kb@REF``; default: head)."""
+        return load_manifest(self.lake, self.name, at)
+
+    @property
+    def version(self) -> int:
+        return self.manifest().version
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        at: str | int | None = None,
+        mode: str = "hybrid",
+        embedder: str | None = None,
+        filter: str | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` chunks that best answer ``query``.
+
+        Args:
+            query: the question or keywords.
+            k: how many chunks.
+            at: which version (a number, a tag such as ``prod``); default: head.
+            mode: ``vector``, ``keyword`` (BM25) or ``hybrid`` (both, fused by rank).
+            embedder: which embedder's chunks (default: the first one).
+            filter: a SQL predicate over chunk columns, e.g. ``doc_id LIKE 'guides/%'``.
+        """
+        from curata.rag.search import search_manifest
+
+        manifest = self.manifest(at)
+        return search_manifest(
+            self.lake, manifest, query, k=k, mode=mode, embedder=embedder, filter=filter
+        )
+
+    def log(self) -> list[KbVersion]:
+        """Versions, newest first, with what each sync did in its message."""
+        ds = self.lake.dataset(self.name)
+        tags: dict[int, list[str]] = {}
+        for tag, version in ds.tags().items():
+            tags.setdefault(version, []).append(tag)
+        return [
+            KbVersion(
+                c.version,
+                c.author,
+                c.timestamp.isoformat(),
+                c.message,
+                c.run_id,
+                sorted(tags.get(c.version, [])),
+            )
+            for c in ds.log()
+        ]
+
+    def diff(self, a: str | int, b: str | int) -> dict[str, Any]:
+        """Documents added, changed and removed between two versions, and chunk counts."""
+        from curata.rag.check import diff_manifests
+
+        return diff_manifests(self.lake, self.manifest(a), self.manifest(b))
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def sync(
+        self,
+        source: str,
+        *,
+        delete_missing: bool = False,
+        include: tuple[str, ...] = (),
+        exclude: tuple[str, ...] = (),
+        storage_options: dict[str, Any] | None = None,
+        executor: str = "local",
+        workers: int | None = None,
+        message: str | None = None,
+        progress: Progress | None = None,
+    ) -> SyncResult:
+        """Bring the knowledge base in line with ``source`` (a folder, ``s3://bucket/prefix``
+        or a JSONL file); only new and changed documents are processed. See
+        :mod:`curata.rag.sync`."""
+        from curata.rag.sync import sync_knowledge_base
+
+        return sync_knowledge_base(
+            self.lake,
+            self.manifest(),
+            source,
+            delete_missing=delete_missing,
+            include=include,
+            exclude=exclude,
+            storage_options=storage_options,
+            executor=executor,
+            workers=workers,
+            message=message,
+            progress=progress,
+        )
+
+    def tag(self, at: str | int, tag: str) -> int:
+        """Point ``tag`` at version ``at`` of the knowledge base and of each of its parts, in
+        one catalog transaction (a blue/green switch for readers of ``kb@TAG``)."""
+        manifest = self.manifest(at)
+        versions = {p.dataset: p.version for p in manifest.parts if p.version is not None}
+        versions[self.name] = manifest.version
+        self.lake.tag_versions(versions, tag)
+        return manifest.version
+
+    def rollback(self, at: str | int, *, message: str | None = None) -> int:
+        """Publish the state of version ``at`` as a new version (history is kept)."""
+        from curata.lake.refs import Ref
+
+        target, head = self.manifest(at), self.manifest()
+        parts = []
+        with self.lake.publish(
+            message=message or f"rollback to {self.name}@{target.version}"
+        ) as pub:
+            for part in head.parts:
+                old = next((p for p in target.parts if p.dataset == part.dataset), None)
+                if old is None or old.version is None:
+                    if part.role == CHUNKS:
+                        raise InvalidInput(
+                            f"{part.dataset} did not exist at {self.name}@{target.version}.",
+                            hint="Roll back to a later version, or use another knowledge base.",
+                        )
+                    parts.append(part)
+                    continue
+                if old.version != part.version:
+                    pub.revert(part.dataset, Ref(part.dataset, version=old.version))
+                parts.append(Part(part.role, part.dataset, part.version, part.settings))
+            new = publish_manifest(pub, Manifest(self.name, head.version, tuple(parts)))
+        return new.version
+
+    def add_embedder(self, spec: str, *, progress: Progress | None = None) -> int:
+        """Keep a second chunks dataset, embedded by ``spec``, in sync from now on (filled
+        now from the current chunks); search it with ``embedder=spec``."""
+        from curata.rag.sync import add_embedder
+
+        return add_embedder(self.lake, self.manifest(), spec, progress=progress)
+
+    def check(self, *, repair: bool = False) -> CheckReport:
+        """Verify that every chunk belongs to a published document version and every
+        document has its chunks; with ``repair``, publish a fixed version."""
+        from curata.rag.check import check_knowledge_base
+
+        return check_knowledge_base(self.lake, self.manifest(), repair=repair)

@@ -1,0 +1,639 @@
+"""Knowledge-base sync: bring the documents and chunks in line with a source, incrementally.
+
+1. List the source; a document whose size and mtime are as recorded is unchanged without
+   being read, otherwise it is read and its content hash decides.
+2. Parse and chunk only new and changed documents (the ``parse`` and ``chunk`` steps, through
+   the chosen executor). A file that cannot be read or parsed is reported and quarantined;
+   its published version, if any, stays.
+3. Embed the distinct texts of the new chunks with every embedder of the knowledge base (the
+   ``embed`` step with its per-row cache, so a chunk text seen before costs nothing).
+4. Publish, in one catalog transaction: documents upserted (deleted ones removed with
+   ``delete_missing``), chunks of changed and deleted documents out and the new ones in, the
+   search indexes brought up to date, and the manifest. Nothing is visible before that; a
+   sync that fails or is killed leaves the previous version as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from curata.errors import Conflict, InvalidInput
+from curata.pipeline.executor import RETRIES, BatchResult, PlannedStep, Segment, StepFailed
+from curata.pipeline.local import map_batches
+from curata.rag.manifest import (
+    CHUNKS,
+    QUARANTINE,
+    RETIRED,
+    Manifest,
+    Part,
+    publish_manifest,
+)
+from curata.rag.steps import MAX_DOCUMENT_BYTES, ChunkStep, EmbedStep, ParseStep
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from curata.lake import Lake
+    from curata.lake.publish import Publication
+    from curata.sources import Change, ChangeSet
+
+Progress = Callable[[str, int, int | None], None]
+BATCH_DOCUMENTS = 64
+BATCH_BYTES = 32 * 2**20
+EMBED_BATCH = 1024
+CHUNK_COLUMNS = (
+    "chunk_id",
+    "doc_id",
+    "doc_version",
+    "chunk_index",
+    "text",
+    "heading",
+    "page",
+    "n_tokens",
+    "source_uri",
+)
+
+
+@dataclass
+class SyncResult:
+    """What a sync did. ``version`` is the knowledge base's version after it."""
+
+    name: str
+    version: int | None
+    previous_version: int | None
+    documents: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("new", "changed", "unchanged", "deleted", "failed"), 0
+        )
+    )
+    chunks: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("added", "embedded", "reused", "removed"), 0)
+    )
+    failed: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    run_id: str | None = None
+
+    @property
+    def published(self) -> bool:
+        return self.version != self.previous_version
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "run_id": self.run_id,
+        }
+
+
+@dataclass
+class _Previous:
+    size: int
+    mtime: float
+    content_hash: str
+    doc_version: int
+    source: str
+
+
+@dataclass
+class _Plan:
+    """What the listing and parsing found."""
+
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    touched: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How a sync runs (see :meth:`curata.rag.KnowledgeBase.sync`)."""
+
+    delete_missing: bool = False
+    executor: str = "local"
+    workers: int | None = None
+    max_bytes: int = MAX_DOCUMENT_BYTES
+    message: str | None = None
+    progress: Progress | None = None
+
+
+@dataclass
+class _Job:
+    """One sync in progress: what it started from and what it found so far."""
+
+    lake: Lake
+    manifest: Manifest
+    source: Any
+    options: SyncOptions
+    result: SyncResult
+    previous: dict[str, _Previous]
+    plan: _Plan = field(default_factory=_Plan)
+
+
+def sync_knowledge_base(
+    lake: Lake,
+    manifest: Manifest,
+    source_uri: str,
+    *,
+    delete_missing: bool = False,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    storage_options: dict[str, Any] | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+    message: str | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Sync knowledge base ``manifest.name`` with ``source_uri``; see the module docstring."""
+    from curata.sources import open_source
+
+    started = time.perf_counter()
+    source = open_source(
+        source_uri, include=include, exclude=exclude, storage_options=storage_options
+    )
+    result = SyncResult(manifest.name, manifest.version, manifest.version)
+    previous = _previous_documents(lake, manifest)
+    run_id = lake.start_run(
+        f"kb-sync:{manifest.name}",
+        params={"source": source.uri, "delete_missing": delete_missing, "executor": executor},
+        code_version=_curata_version(),
+        executor=executor,
+        inputs=[p.ref for p in manifest.parts if p.ref and p.role != QUARANTINE],
+    )
+    result.run_id = run_id
+    options = SyncOptions(delete_missing, executor, workers, max_bytes, message, progress)
+    try:
+        _sync(_Job(lake, manifest, source, options, result, previous))
+    except BaseException as err:
+        lake.finish_run(run_id, status="failed", metrics={}, outputs=[], error=str(err))
+        raise
+    result.seconds = time.perf_counter() - started
+    lake.finish_run(run_id, status="succeeded", metrics=result.to_dict(), outputs=[])
+    return result
+
+
+def _sync(job: _Job) -> None:
+    lake, manifest, source, options = job.lake, job.manifest, job.source, job.options
+    from curata.sources import ChangeSet, PreviousState
+
+    items = list(source.list())
+    stored = {d: PreviousState(p.size, p.mtime, p.content_hash) for d, p in job.previous.items()}
+    changes = ChangeSet(
+        items,
+        stored,
+        lists_completely=source.lists_completely,
+        problems=lambda: source.problems,
+        max_bytes=options.max_bytes,
+    )
+    plan = job.plan
+    settings = manifest.chunk_settings
+    segment = Segment(
+        steps=[
+            PlannedStep(ParseStep({"max_bytes": options.max_bytes, "errors_to_column": True})),
+            PlannedStep(
+                ChunkStep(
+                    {
+                        "embedder": manifest.embedders[0],
+                        "size": settings["chunk_size"],
+                        "overlap": settings["chunk_overlap"],
+                    }
+                )
+            ),
+        ],
+        taps={"documents": 0, "chunks": 1},
+        gates=[],
+        offset=0,
+    )
+    batches = _document_batches(job, changes, len(items))
+    big = sum(i.size for i in items) > BATCH_BYTES
+    workers = options.workers if options.workers is not None else (None if big else 1)
+    documents: list[pa.Table] = []
+    chunks: list[pa.Table] = []
+    for batch in map_batches(segment, batches, options.executor, workers):
+        documents.append(batch.tables["documents"])
+        chunks.append(batch.tables["chunks"])
+    _take_listing(plan, changes, source.problems)
+    docs_table, chunk_table = _settle(documents, chunks, plan, job.previous)
+    deleted = changes.deleted if options.delete_missing else []
+    if deleted and not items:
+        raise InvalidInput(
+            f"{source.uri} lists no documents; --delete-missing would remove all "
+            f"{len(deleted)} documents of {manifest.name!r}.",
+            hint="Check the source path or prefix; nothing was published.",
+        )
+    _count(job.result, plan, deleted)
+    if docs_table.num_rows == 0 and not deleted and not plan.touched:
+        _write_quarantine_only(lake, manifest, plan, job.result)
+        return
+    embedded = _embed_all(
+        lake,
+        manifest,
+        chunk_table,
+        executor=options.executor,
+        result=job.result,
+        progress=options.progress,
+    )
+    _publish(job, docs_table, embedded, deleted)
+
+
+def _take_listing(plan: _Plan, changes: ChangeSet, problems: list[tuple[str, str]]) -> None:
+    """Counts from the change detection: unchanged, touched, and what could not be read."""
+    plan.unchanged = len(changes.unchanged)
+    plan.touched = [
+        {"doc_id": d, "size": s.size, "mtime": s.mtime} for d, s in changes.touched.items()
+    ]
+    failed = dict(problems)
+    failed.update(changes.failed)
+    plan.failed = [{"doc_id": d, "reason": r} for d, r in failed.items()]
+
+
+def _previous_documents(lake: Lake, manifest: Manifest) -> dict[str, _Previous]:
+    part = manifest.documents
+    if part.version is None:
+        return {}
+    columns = ["doc_id", "size", "mtime", "content_hash", "doc_version", "source"]
+    rows = lake.ref(part.ref or "").to_arrow(columns=columns).to_pylist()
+    return {
+        r["doc_id"]: _Previous(
+            r["size"], r["mtime"], r["content_hash"], r["doc_version"], r["source"]
+        )
+        for r in rows
+    }
+
+
+def _retired_versions(lake: Lake, manifest: Manifest, doc_ids: list[str]) -> dict[str, int]:
+    """Last versions of documents deleted earlier, for the ones listed again."""
+    part = manifest.part(RETIRED)
+    if part.version is None or not doc_ids:
+        return {}
+    table = lake.ref(part.ref or "").to_arrow(
+        columns=["doc_id", "last_version"], filter=_in_filter("doc_id", doc_ids)
+    )
+    return dict(zip(table["doc_id"].to_pylist(), table["last_version"].to_pylist(), strict=True))
+
+
+def _document_batches(job: _Job, changes: ChangeSet, total: int) -> Iterator[pa.Table]:
+    """New and changed documents, read once each, in batches of rows for the parse step."""
+    rows: list[dict[str, Any]] = []
+    size = 0
+    for change in changes:
+        rows.append(_row(job, change))
+        size += len(change.data)
+        if job.options.progress is not None:
+            done = len(changes.unchanged) + len(changes.failed) + len(changes.hashes)
+            job.options.progress("read", done, total)
+        if len(rows) >= BATCH_DOCUMENTS or size >= BATCH_BYTES:
+            yield _rows_table(_with_versions(job, rows))
+            rows, size = [], 0
+    if rows:
+        yield _rows_table(_with_versions(job, rows))
+
+
+def _row(job: _Job, change: Change) -> dict[str, Any]:
+    item = change.item
+    prev = job.previous.get(item.doc_id)
+    return {
+        "doc_id": item.doc_id,
+        "doc_version": None if prev is None else prev.doc_version + 1,
+        "content_hash": change.content_hash,
+        "source": job.source.uri,
+        "source_uri": item.uri,
+        "mime": item.mime,
+        "size": len(change.data),
+        "mtime": item.mtime,
+        "metadata": _json(item.metadata),
+        "data": change.data,
+    }
+
+
+def _with_versions(job: _Job, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Number new documents: 1, or one more than the version they had before a deletion."""
+    new = [r["doc_id"] for r in rows if r["doc_version"] is None]
+    retired = _retired_versions(job.lake, job.manifest, new)
+    for r in rows:
+        if r["doc_version"] is None:
+            r["doc_version"] = retired.get(r["doc_id"], 0) + 1
+    return rows
+
+
+def _rows_table(rows: list[dict[str, Any]]) -> pa.Table:
+    import pyarrow as pa
+
+    schema = pa.schema(
+        [
+            ("doc_id", pa.string()),
+            ("doc_version", pa.int64()),
+            ("content_hash", pa.string()),
+            ("source", pa.string()),
+            ("source_uri", pa.string()),
+            ("mime", pa.string()),
+            ("size", pa.int64()),
+            ("mtime", pa.float64()),
+            ("metadata", pa.string()),
+            ("data", pa.binary()),
+        ]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _settle(
+    documents: list[pa.Table],
+    chunks: list[pa.Table],
+    plan: _Plan,
+    previous: dict[str, _Previous],
+) -> tuple[pa.Table, pa.Table]:
+    """Documents that parsed (the others go to ``plan.failed``) and their chunks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    docs = pa.concat_tables(documents) if documents else None
+    if docs is None or docs.num_rows == 0:
+        return _empty_documents(), _empty_chunks()
+    errors = docs.column("error")
+    for doc_id, error in zip(docs["doc_id"].to_pylist(), errors.to_pylist(), strict=True):
+        if error is not None:
+            plan.failed.append({"doc_id": doc_id, "reason": error})
+    good = docs.filter(pc.is_null(errors)).drop_columns(["error"])
+    chunk_table = pa.concat_tables(chunks, promote_options="permissive").select(list(CHUNK_COLUMNS))
+    no_chunks = set(good["doc_id"].to_pylist()) - set(chunk_table["doc_id"].to_pylist())
+    for doc_id in sorted(no_chunks):
+        plan.failed.append({"doc_id": doc_id, "reason": "no text to index"})
+    if no_chunks:
+        good = good.filter(pc.invert(pc.is_in(good["doc_id"], pa.array(sorted(no_chunks)))))
+    n_chunks = chunk_table.group_by("doc_id").aggregate([("chunk_id", "count")])
+    counts = dict(zip(n_chunks["doc_id"].to_pylist(), n_chunks[1].to_pylist(), strict=True))
+    good = good.append_column(
+        "n_chunks", pa.array([counts.get(d, 0) for d in good["doc_id"].to_pylist()], pa.int32())
+    )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    good = good.append_column("ingested_at", pa.array([now] * good.num_rows, pa.timestamp("us")))
+    for doc_id in good["doc_id"].to_pylist():
+        (plan.changed if doc_id in previous else plan.new).append(doc_id)
+    return good, chunk_table
+
+
+def _empty_documents() -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table({"doc_id": pa.array([], pa.string())})
+
+
+def _empty_chunks() -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table({c: pa.array([], pa.string()) for c in CHUNK_COLUMNS})
+
+
+def _count(result: SyncResult, plan: _Plan, deleted: list[str]) -> None:
+    result.documents.update(
+        new=len(plan.new),
+        changed=len(plan.changed),
+        unchanged=plan.unchanged,
+        deleted=len(deleted),
+        failed=len(plan.failed),
+    )
+    result.failed = sorted(plan.failed, key=lambda f: f["doc_id"])
+
+
+def _embed_all(
+    lake: Lake,
+    manifest: Manifest,
+    chunks: pa.Table,
+    *,
+    executor: str,
+    result: SyncResult,
+    progress: Progress | None,
+) -> dict[str, pa.Table]:
+    """The new chunks with embeddings, per embedder; counts embedded and reused texts."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: dict[str, pa.Table] = {}
+    result.chunks["added"] = chunks.num_rows
+    texts = pc.unique(chunks["text"]) if chunks.num_rows else pa.array([], pa.string())
+    for part in manifest.chunk_parts:
+        spec = part.settings["embedder"]
+        step = EmbedStep({"embedder": spec})
+        planned = PlannedStep(step, cache=lake.step_cache(step.fingerprint))
+        segment = Segment(steps=[planned], taps={"out": 0}, gates=[], offset=0)
+        unique = pa.table({"text": texts})
+        batches = (unique.slice(i, EMBED_BATCH) for i in range(0, unique.num_rows, EMBED_BATCH))
+        parts: list[pa.Table] = []
+        done = 0
+        for batch in _embedding(map_batches(segment, batches, executor, 1), spec):
+            parts.append(batch.tables["out"])
+            for s in batch.stats:
+                result.chunks["embedded"] += s.computed
+                result.chunks["reused"] += s.cache_hits
+            done += batch.tables["out"].num_rows
+            if progress is not None:
+                progress(f"embed {spec}", done, unique.num_rows)
+        assert planned.cache is not None
+        planned.cache.finish()
+        vectors = pa.concat_tables(parts) if parts else None
+        # The dimension from the manifest: a sync that only deletes needs no endpoint.
+        out[spec] = _attach(chunks, vectors, spec, int(part.settings["dim"]))
+    return out
+
+
+def _embedding(results: Iterator[BatchResult], spec: str) -> Iterator[BatchResult]:
+    """The embed step's results; its failure said in terms of the sync."""
+    try:
+        yield from results
+    except StepFailed as err:
+        cause = err.__cause__ or err
+        raise StepFailed(
+            f"Embedding with {spec} failed{_after_retries(cause)}: {cause}. Nothing was published.",
+            hint="Check the embedder (endpoint, credentials, model) and run the sync again; "
+            "texts embedded so far are cached and will not be sent again.",
+        ) from cause
+
+
+def _after_retries(cause: BaseException) -> str:
+    transient = getattr(cause, "transient", False) or isinstance(
+        cause, ConnectionError | TimeoutError
+    )
+    return f" after {RETRIES} retries" if transient else ""
+
+
+def _attach(chunks: pa.Table, vectors: pa.Table | None, spec: str, dim: int) -> pa.Table:
+    """``chunks`` with the ``embedding`` of their text and the ``embedding_model``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    vector_type = pa.list_(pa.float32(), dim)
+    if vectors is None or chunks.num_rows == 0:
+        embedding = pa.array([], vector_type)
+    else:
+        index = pc.index_in(chunks["text"], vectors["text"])
+        embedding = vectors["embedding"].combine_chunks().cast(vector_type).take(index)
+    table = chunks.append_column("embedding", embedding)
+    return table.append_column("embedding_model", pa.array([spec] * chunks.num_rows, pa.string()))
+
+
+def _publish(
+    job: _Job, documents: pa.Table, embedded: dict[str, pa.Table], deleted: list[str]
+) -> None:
+    import pyarrow as pa
+
+    lake, manifest, plan, result = job.lake, job.manifest, job.plan, job.result
+    previous, message = job.previous, job.options.message
+    docs_part = manifest.documents
+    replaced = sorted(set(plan.changed) | set(deleted))
+    result.chunks["removed"] = _removed_chunks(lake, manifest, replaced)
+    summary = message or _message(result)
+    with lake.publish(message=summary, run_id=result.run_id) as pub:
+        if pub.base_version(manifest.name) != manifest.version:
+            raise Conflict(
+                f"Another sync of {manifest.name!r} published while this one ran.",
+                hint="Run the sync again; it will only do what is left.",
+            )
+        if documents.num_rows:
+            pub.upsert(docs_part.dataset, documents)
+        if plan.touched:
+            pub.upsert(docs_part.dataset, pa.Table.from_pylist(plan.touched))
+        if deleted:
+            pub.delete(docs_part.dataset, _in_filter("doc_id", deleted))
+        for part in manifest.chunk_parts:
+            _replace_chunks(pub, part, replaced, embedded[part.settings["embedder"]], result)
+        if deleted:
+            retired = pa.table(
+                {
+                    "doc_id": deleted,
+                    "last_version": pa.array(
+                        [previous[d].doc_version for d in deleted], pa.int64()
+                    ),
+                }
+            )
+            pub.upsert(manifest.part(RETIRED).dataset, retired)
+        _quarantine(pub, manifest, plan, result)
+        new = publish_manifest(pub, manifest)
+    result.version = new.version
+
+
+def _replace_chunks(
+    pub: Publication, part: Part, replaced: list[str], chunks: pa.Table, result: SyncResult
+) -> None:
+    if part.version is not None and replaced:
+        pub.delete(part.dataset, _in_filter("doc_id", replaced))
+    if chunks.num_rows:
+        pub.append(part.dataset, chunks)
+    pub.index_for_search(part.dataset, vector="embedding", text="text")
+
+
+def _removed_chunks(lake: Lake, manifest: Manifest, doc_ids: list[str]) -> int:
+    """Chunks (of the first embedder) that belong to ``doc_ids`` in the published version."""
+    part = manifest.chunk_parts[0]
+    if part.version is None or not doc_ids:
+        return 0
+    return lake.ref(part.ref or "").count_rows(_in_filter("doc_id", doc_ids))
+
+
+def _quarantine(pub: Publication, manifest: Manifest, plan: _Plan, result: SyncResult) -> None:
+    import pyarrow as pa
+
+    part = manifest.part(QUARANTINE)
+    if not plan.failed and part.version is None:
+        return
+    failed = sorted(plan.failed, key=lambda f: f["doc_id"])
+    table = pa.table(
+        {
+            "doc_id": pa.array([f["doc_id"] for f in failed], pa.string()),
+            "reason": pa.array([f["reason"] for f in failed], pa.string()),
+            "run_id": pa.array([result.run_id] * len(failed), pa.string()),
+        }
+    )
+    pub.overwrite(part.dataset, table)
+
+
+def _write_quarantine_only(lake: Lake, manifest: Manifest, plan: _Plan, result: SyncResult) -> None:
+    """Nothing to index: still record what failed (and clear what no longer fails)."""
+    part = manifest.part(QUARANTINE)
+    if not plan.failed and part.version is None:
+        return
+    with lake.publish(message=_message(result), run_id=result.run_id) as pub:
+        _quarantine(pub, manifest, plan, result)
+        new = publish_manifest(pub, manifest)
+    result.version = new.version
+
+
+def _message(result: SyncResult) -> str:
+    d = result.documents
+    return (
+        f"sync: {d['new']} new, {d['changed']} changed, {d['deleted']} deleted, "
+        f"{d['failed']} failed"
+    )
+
+
+def _in_filter(column: str, values: list[str]) -> str:
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+def _json(value: Any) -> str | None:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str) if value else None
+
+
+def _curata_version() -> str:
+    from importlib.metadata import version
+
+    return version("curata")
+
+
+def add_embedder(
+    lake: Lake, manifest: Manifest, spec: str, *, progress: Progress | None = None
+) -> int:
+    """Add a chunks dataset embedded by ``spec``, filled from the current chunks, and publish
+    it with the manifest; later syncs keep it in step. Returns the new version."""
+    from curata.errors import AlreadyExists
+    from curata.rag.embedders import load_embedder
+    from curata.rag.manifest import chunks_dataset_name
+
+    model = load_embedder(spec)
+    if model.spec in manifest.embedders:
+        raise AlreadyExists(f"Knowledge base {manifest.name!r} has embedder {spec!r} already.")
+    name = chunks_dataset_name(manifest.name, model.slug, first=False)
+    if not lake.has_dataset(name):
+        lake.create_dataset(
+            name,
+            kind="chunks",
+            key="chunk_id",
+            description=f"Chunks of knowledge base {manifest.name}, embedded by {spec}",
+        )
+    elif lake.dataset(name).log():
+        raise AlreadyExists(f"A dataset named {name!r} exists already and is not empty.")
+    part = Part(CHUNKS, name, None, {"embedder": model.spec, "dim": model.dim})
+    first = manifest.chunk_parts[0]
+    if first.version is None:
+        chunks = _empty_chunks()
+    else:
+        chunks = lake.ref(first.ref or "").to_arrow(columns=list(CHUNK_COLUMNS))
+    alone = Manifest(manifest.name, manifest.version, (part,))
+    result = SyncResult(manifest.name, manifest.version, manifest.version)
+    embedded = _embed_all(lake, alone, chunks, executor="local", result=result, progress=progress)[
+        model.spec
+    ]
+    extended = Manifest(manifest.name, manifest.version, (*manifest.parts, part))
+    with lake.publish(message=f"add embedder {spec}") as pub:
+        if pub.base_version(manifest.name) != manifest.version:
+            raise Conflict(
+                f"{manifest.name!r} changed while the embedder was added.",
+                hint="Run the command again.",
+            )
+        if embedded.num_rows:
+            pub.append(name, embedded)
+            pub.index_for_search(name, vector="embedding", text="text")
+        new = publish_manifest(pub, extended)
+    return new.version

@@ -1,0 +1,108 @@
+"""``curata kb``: every command as a user runs it, with its output, JSON and exit codes."""
+
+from __future__ import annotations
+
+import shutil
+from importlib.resources import files as package_files
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Cli
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    target = tmp_path / "handbook"
+    shutil.copytree(str(package_files("curata.samples") / "kb"), target)
+    return target
+
+
+@pytest.fixture
+def kb(project: Path, cli: Cli, corpus: Path) -> Path:
+    cli("kb", "create", "hb", "--embedder", "hash:64", "--chunk-size", "120")
+    cli("kb", "sync", "hb", str(corpus))
+    return corpus
+
+
+def test_create_and_sync_print_what_happened(project: Path, cli: Cli, corpus: Path) -> None:
+    created = cli("kb", "create", "hb", "--embedder", "hash:64")
+    assert created.stdout.startswith("Created knowledge base hb (embedder hash:64")
+
+    synced = cli("kb", "sync", "hb", str(corpus), "--json").json()
+
+    assert synced["version"] == 2
+    assert synced["documents"]["new"] == 40 and synced["documents"]["failed"] == 0
+    assert set(synced["chunks"]) == {"added", "embedded", "reused", "removed"}
+    assert synced["seconds"] > 0
+    again = cli("kb", "sync", "hb", str(corpus))
+    assert "nothing changed; hb stays at version 2" in again.stdout
+    assert "0 new, 0 changed, 40 unchanged" in again.stdout
+
+
+def test_search_json_and_text(kb: Path, cli: Cli) -> None:
+    hits = cli("kb", "search", "hb", "default sync port", "-k", "2", "--json").json()
+
+    assert len(hits) == 2
+    assert set(hits[0]) >= {"chunk_id", "doc_id", "doc_version", "score", "text", "source"}
+    assert hits[0]["doc_id"] == "server/ports-and-firewall.txt"
+    text = cli("kb", "search", "hb", "refund", "-k", "1", "--mode", "keyword").stdout
+    assert text.startswith("1. billing/refunds-and-cancellation.html#v1#c")
+
+
+def test_log_diff_tag_rollback_check(kb: Path, cli: Cli) -> None:
+    page = kb / "server" / "backups.md"
+    page.write_text(page.read_text().replace("**30 days**", "**45 days**"))
+    cli("kb", "sync", "hb", str(kb), "-m", "longer retention")
+
+    log = cli("kb", "log", "hb").stdout.splitlines()
+    assert log[0].startswith("hb@3") and log[0].endswith("longer retention")
+    diff = cli("kb", "diff", "hb", "2", "3").stdout
+    assert "~ server/backups.md (v1 -> v2)" in diff
+    assert cli("kb", "tag", "hb", "2", "prod").stdout == "hb@prod -> hb@2\n"
+    old = cli("kb", "search", "hb", "backups kept", "--at", "prod", "--mode", "keyword",
+              "-k", "1", "--json").json()  # fmt: skip
+    assert "30 days" in old[0]["text"]
+
+    assert "published hb@4 with the content of hb@2" in cli("kb", "rollback", "hb", "2").stdout
+    assert cli("kb", "check", "hb").stdout == "hb@4: consistent\n"
+    assert cli("kb", "check", "hb", "--json").json()["ok"] is True
+
+
+def test_add_embedder(kb: Path, cli: Cli) -> None:
+    out = cli("kb", "add-embedder", "hb", "hash:32").stdout
+    assert "search it with --embedder hash:32" in out
+    hits = cli("kb", "search", "hb", "sync port", "--embedder", "hash:32", "--json").json()
+    assert hits
+
+
+def test_check_fails_with_exit_code_1_on_inconsistency(kb: Path, cli: Cli) -> None:
+    cli("dataset", "delete-rows", "hb.chunks", "--where", "doc_id = 'server/backups.md'")
+
+    result = cli("kb", "check", "hb", code=1)
+
+    assert "head_moved" in result.stdout
+
+
+def test_errors_name_the_input_and_what_to_do(project: Path, cli: Cli, corpus: Path) -> None:
+    missing = cli("kb", "sync", "nope", str(corpus), code=2)
+    assert "No knowledge base named 'nope'" in missing.stderr
+    assert "curata kb create nope" in missing.stderr
+    bad = cli("kb", "create", "hb", "--embedder", "word2vec", code=2)
+    assert "Unknown embedder 'word2vec'" in bad.stderr and "hash:DIM" in bad.stderr
+    cli("kb", "create", "hb", "--embedder", "hash:64")
+    nowhere = cli("kb", "sync", "hb", str(corpus / "does-not-exist"), code=2)
+    assert "does-not-exist" in nowhere.stderr
+    empty = cli("kb", "search", "hb", "anything", code=2)
+    assert "kb sync hb" in empty.stderr
+    mode = cli("kb", "search", "hb", "x", "--mode", "fuzzy", code=2)
+    assert "vector, keyword, hybrid" in mode.stderr
+
+
+def test_help_lists_every_kb_command(cli: Cli) -> None:
+    out = cli("kb", "--help").stdout
+    for command in ("create", "sync", "search", "log", "diff", "tag", "rollback",
+                    "add-embedder", "check"):  # fmt: skip
+        assert command in out
