@@ -221,6 +221,8 @@ def test_unreadable_documents_are_reported_and_quarantined(kb: KnowledgeBase, co
     assert result.documents["failed"] == 2 and result.documents["new"] > 30
     quarantine = kb.lake.ref(kb.manifest().part("quarantine").ref or "").to_arrow()
     assert sorted(quarantine["doc_id"].to_pylist()) == ["binary.txt", "broken.pdf"]
+    # The same files failing again is no news: no new version.
+    assert not kb.sync(str(corpus)).published
 
     (corpus / "binary.txt").write_text("Now it is text about backups.")
     (corpus / "broken.pdf").unlink()

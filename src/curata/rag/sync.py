@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from curata.errors import Conflict, InvalidInput
+from curata.errors import Conflict, CurataError, InvalidInput
 from curata.pipeline.executor import RETRIES, BatchResult, PlannedStep, Segment, StepFailed
 from curata.pipeline.local import map_batches
 from curata.rag.manifest import (
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
     from curata.lake import Lake
     from curata.lake.publish import Publication
-    from curata.sources import Change, ChangeSet
+    from curata.sources import Change, ChangeSet, SourceItem
 
 Progress = Callable[[str, int, int | None], None]
 BATCH_DOCUMENTS = 64
@@ -215,13 +216,20 @@ def _sync(job: _Job) -> None:
         offset=0,
     )
     batches = _document_batches(job, changes, len(items))
-    big = sum(i.size for i in items) > BATCH_BYTES
-    workers = options.workers if options.workers is not None else (None if big else 1)
+    workers = options.workers if options.workers is not None else _workers(job, items)
     documents: list[pa.Table] = []
     chunks: list[pa.Table] = []
-    for batch in map_batches(segment, batches, options.executor, workers):
-        documents.append(batch.tables["documents"])
-        chunks.append(batch.tables["chunks"])
+    try:
+        for batch in map_batches(segment, batches, options.executor, workers):
+            documents.append(batch.tables["documents"])
+            chunks.append(batch.tables["chunks"])
+    except BrokenProcessPool as err:
+        raise CurataError(
+            "A worker process parsing documents died; nothing was published.",
+            hint="A script that calls sync must guard its top level with "
+            "`if __name__ == '__main__':` (workers are spawned and import it), or pass "
+            "workers=1.",
+        ) from err
     _take_listing(plan, changes, source.problems)
     docs_table, chunk_table = _settle(documents, chunks, plan, job.previous)
     deleted = changes.deleted if options.delete_missing else []
@@ -244,6 +252,25 @@ def _sync(job: _Job) -> None:
         progress=options.progress,
     )
     _publish(job, docs_table, embedded, deleted)
+
+
+def _workers(job: _Job, items: list[SourceItem]) -> int | None:
+    """One process unless there is much to parse: a pool costs seconds to start."""
+    to_read = 0
+    for item in items:
+        prev = job.previous.get(item.doc_id)
+        unchanged = (
+            prev is not None
+            and item.mtime
+            and (prev.size, prev.mtime)
+            == (
+                item.size,
+                item.mtime,
+            )
+        )
+        if not unchanged and item.size <= job.options.max_bytes:
+            to_read += item.size
+    return None if to_read > BATCH_BYTES else 1
 
 
 def _take_listing(plan: _Plan, changes: ChangeSet, problems: list[tuple[str, str]]) -> None:
@@ -545,12 +572,13 @@ def _quarantine(pub: Publication, manifest: Manifest, plan: _Plan, result: SyncR
     part = manifest.part(QUARANTINE)
     if not plan.failed and part.version is None:
         return
+    # No run id per row: a file that keeps failing must not make every sync a new version
+    # (the commit records the run).
     failed = sorted(plan.failed, key=lambda f: f["doc_id"])
     table = pa.table(
         {
             "doc_id": pa.array([f["doc_id"] for f in failed], pa.string()),
             "reason": pa.array([f["reason"] for f in failed], pa.string()),
-            "run_id": pa.array([result.run_id] * len(failed), pa.string()),
         }
     )
     pub.overwrite(part.dataset, table)
