@@ -1,0 +1,112 @@
+"""Names, places and organisations by named-entity recognition with a spaCy model.
+
+Patterns cannot find "Maria Keller" or "Lyon"; a statistical model can. spaCy and its models
+are heavy and optional: they are imported only when ``ner="spacy:MODEL"`` is asked for, and a
+model is never downloaded by curata (``python -m spacy download MODEL`` is the user's step).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from curata.errors import CurataError, InvalidInput, MissingDependency
+from curata.quality.pii.model import PiiSpan
+
+# spaCy does not score its entities; Presidio reports 0.85 for them and so do we.
+NER_SCORE = 0.85
+# spaCy's OntoNotes labels and what they are reported as.
+LABELS = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+    "ORG": "ORGANIZATION",
+}
+# Components the entity recognizer needs; the rest of a pipeline (parser, lemmatizer) is off.
+_KEEP = {"tok2vec", "transformer", "ner", "entity_ruler", "span_ruler"}
+
+
+def parse_ner(ner: str) -> str:
+    """The model name or path in ``ner="spacy:MODEL"``.
+
+    Raises:
+        InvalidInput: ``ner`` is not of that form.
+    """
+    engine, _, model = ner.partition(":")
+    if engine != "spacy" or not model:
+        raise InvalidInput(
+            f"Unknown NER engine {ner!r}.",
+            hint='Use ner="spacy:MODEL", e.g. ner="spacy:en_core_web_sm" (or a model folder).',
+        )
+    return model
+
+
+def ner_available(ner: str | None = None) -> bool:
+    """Whether named-entity recognition can run, without loading a model.
+
+    Args:
+        ner: ``"spacy:MODEL"`` to ask about that model; None to ask about spaCy alone.
+
+    Returns:
+        True when spaCy (and the model, if named) is installed.
+
+    >>> ner_available("spacy:no_such_model")
+    False
+    """
+    if importlib.util.find_spec("spacy") is None:
+        return False
+    if ner is None:
+        return True
+    model = parse_ner(ner)
+    if Path(model).is_dir():
+        return True
+    return importlib.util.find_spec(model.replace("-", "_")) is not None
+
+
+@lru_cache(maxsize=4)
+def load_model(model: str) -> Any:
+    """The spaCy pipeline ``model`` (package name or folder), with only what NER needs enabled.
+
+    Loaded once per process: a model takes seconds to load and is read-only afterwards.
+
+    Raises:
+        MissingDependency: spaCy or the model is not installed.
+    """
+    try:
+        import spacy
+    except ImportError as err:
+        raise MissingDependency("spacy", "ner", "Named-entity PII detection") from err
+    try:
+        nlp = spacy.load(model)
+    except OSError as err:
+        error = MissingDependency(model, "ner", f"PII detection with ner='spacy:{model}'")
+        # The model is not a pip extra of curata: spaCy installs it by its own command.
+        CurataError.__init__(
+            error,
+            f"The spaCy model {model!r} is not installed (needed for ner='spacy:{model}').",
+            hint=f"Install it with: python -m spacy download {model}",
+        )
+        raise error from err
+    for name in nlp.pipe_names:
+        if name not in _KEEP:
+            nlp.disable_pipe(name)
+    return nlp
+
+
+def ner_spans(texts: Sequence[str], ner: str, entities: frozenset[str]) -> list[list[PiiSpan]]:
+    """PERSON, LOCATION and ORGANIZATION spans of each text, as far as ``entities`` asks."""
+    nlp = load_model(parse_ner(ner))
+    results: list[list[PiiSpan]] = []
+    for doc in nlp.pipe(texts, batch_size=64):
+        spans = []
+        for ent in doc.ents:
+            entity = LABELS.get(ent.label_)
+            if entity in entities:
+                spans.append(PiiSpan(entity, ent.start_char, ent.end_char, NER_SCORE))
+        results.append(spans)
+    return results
