@@ -1,0 +1,80 @@
+"""Quality results kept in the lake: a ``report`` dataset per checked dataset and kind.
+
+``curata check tickets@3`` stores its per-rule outcomes as a new version of the dataset
+``tickets.check`` (kind ``report``); ``pii scan`` uses ``tickets.pii_scan``, ``bias`` uses
+``tickets.bias``. Each stored version holds one run's rows plus a ``checked`` column naming the
+exact version checked (``tickets@3``), and is published by a recorded run whose input is that
+version — so lineage answers "which checks has tickets@3 passed?" and the report's own history
+shows how quality moved over time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from curata.lake import Lake
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """Where a report was stored."""
+
+    ref: str  # e.g. tickets.check@4
+    run_id: str
+    checked: str  # e.g. tickets@3
+
+
+def report_dataset(checked_dataset: str, kind: str) -> str:
+    """``tickets`` + ``check`` -> ``tickets.check``."""
+    return f"{checked_dataset}.{kind}"
+
+
+def store_report(
+    lake: Lake,
+    *,
+    kind: str,
+    checked: str,
+    rows: pa.Table,
+    params: dict[str, Any],
+    metrics: dict[str, Any],
+    message: str,
+) -> StoredReport:
+    """Publish ``rows`` as the new version of the report dataset of ``checked``, by a run.
+
+    Args:
+        lake: the lake.
+        kind: ``check``, ``pii_scan``, ``bias``, ``dedup``...
+        checked: the exact version checked (``dataset@version``).
+        rows: the report's rows (one per rule, entity, group...).
+        params: what the check was asked (stored on the run).
+        metrics: headline figures (stored on the run).
+        message: the version's message.
+    """
+    import pyarrow as pa
+
+    dataset = checked.partition("@")[0]
+    name = report_dataset(dataset, kind)
+    lake.create_dataset(
+        name,
+        kind="report",
+        description=f"{kind} results of {dataset}, one version per run",
+        exist_ok=True,
+    )
+    column = pa.array([checked] * rows.num_rows, pa.string())
+    table = rows.append_column("checked", column) if "checked" not in rows.column_names else rows
+    run_id = lake.start_run(
+        f"{kind}:{dataset}", params=params, code_version=None, executor="local", inputs=[checked]
+    )
+    try:
+        with lake.publish(message=message, run_id=run_id) as pub:
+            pub.overwrite(name, table)
+    except BaseException as err:
+        lake.finish_run(run_id, status="failed", metrics={}, outputs=[], error=str(err))
+        raise
+    head = lake.dataset(name).log()[0]
+    lake.finish_run(run_id, status="succeeded", metrics=metrics, outputs=[head.ref])
+    return StoredReport(head.ref, run_id, checked)
