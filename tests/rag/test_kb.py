@@ -7,6 +7,7 @@ import os
 import shutil
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pytest
@@ -14,6 +15,9 @@ import pytest
 import curata
 from curata.errors import AlreadyExists, InvalidInput, NotFound
 from curata.rag import KnowledgeBase
+
+if TYPE_CHECKING:
+    from conftest import S3Server
 
 EMBEDDER = "hash:64"
 
@@ -351,3 +355,29 @@ def test_create_refuses_bad_settings_and_taken_names(lake: curata.Lake) -> None:
     with pytest.raises(NotFound, match="No knowledge base named 'nope'"):
         KnowledgeBase(lake, "nope")
     assert {d.name for d in lake.datasets()} >= {"hb", "hb.documents", "hb.chunks"}
+
+
+def test_sync_from_an_s3_bucket_and_a_jsonl_file(
+    kb: KnowledgeBase, corpus: Path, s3: S3Server, tmp_path: Path
+) -> None:
+    prefix = s3.fresh_prefix()
+    for path in sorted(corpus.rglob("*.md"))[:5]:
+        s3.put(f"{prefix}/{path.relative_to(corpus).as_posix()}", path.read_bytes())
+    uri = f"s3://{s3.bucket}/{prefix}"
+
+    first = kb.sync(uri, storage_options=s3.storage_options)
+    assert first.documents["new"] == 5 and first.failed == []
+    s3.put(f"{prefix}/extra/new.md", b"# Extra\n\nA page that only exists in the bucket.")
+    second = kb.sync(uri, storage_options=s3.storage_options)
+    assert (second.documents["new"], second.documents["unchanged"]) == (1, 5)
+    assert kb.search("only exists in the bucket", k=1, mode="keyword")[0].doc_id == "extra/new.md"
+
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(
+        '{"id": "p1", "text": "How do I export notes to PDF?", "forum": "help"}\n'
+        '{"id": "p2", "text": "Dark mode flickers on Android.", "forum": "bugs"}\n'
+    )
+    third = kb.sync(str(posts))
+    assert third.documents["new"] == 2
+    hit = kb.search("dark mode flickers", k=1, mode="keyword")[0]
+    assert (hit.doc_id, hit.doc_version) == ("p2", 1)
