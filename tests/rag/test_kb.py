@@ -381,3 +381,30 @@ def test_sync_from_an_s3_bucket_and_a_jsonl_file(
     assert third.documents["new"] == 2
     hit = kb.search("dark mode flickers", k=1, mode="keyword")[0]
     assert (hit.doc_id, hit.doc_version) == ("p2", 1)
+
+
+def test_pii_is_replaced_before_anything_is_stored_or_embedded(
+    lake: curata.Lake, tmp_path: Path
+) -> None:
+    folder = tmp_path / "tickets"
+    folder.mkdir()
+    (folder / "t1.md").write_text(
+        "# Refund request\n\nPlease call me on +1 415 555 0132 or write to ada@example.org.\n\n"
+        "My card 4111 1111 1111 1111 was charged twice."
+    )
+    (folder / "t2.md").write_text("# Question\n\nHow do I export a notebook?")
+    kb = KnowledgeBase.create(lake, "support", embedder=EMBEDDER, pii="replace")
+
+    result = kb.sync(str(folder))
+
+    assert result.pii_redacted == 3
+    docs = lake.ref(kb.manifest().documents.ref or "").to_arrow()
+    chunks = lake.ref(kb.manifest().chunks().ref or "").to_arrow()
+    stored = " ".join(docs["text"].to_pylist() + docs["sections"].to_pylist())
+    stored += " ".join(chunks["text"].to_pylist())
+    for value in ("ada@example.org", "555 0132", "4111"):
+        assert value not in stored
+    assert "<EMAIL_ADDRESS>" in stored and "<CREDIT_CARD>" in stored
+    assert kb.search("EMAIL_ADDRESS", k=1, mode="keyword")[0].doc_id == "t1.md"
+    with pytest.raises(InvalidInput, match="PII mode"):
+        KnowledgeBase.create(lake, "other", embedder=EMBEDDER, pii="encrypt")

@@ -40,6 +40,13 @@ def create(
     chunk_size: Annotated[int, typer.Option(help="Tokens per chunk (the model's tokens).")] = 200,
     chunk_overlap: Annotated[int, typer.Option(help="Tokens shared by consecutive chunks.")] = 30,
     description: Annotated[str, typer.Option(help="What the knowledge base holds.")] = "",
+    pii: Annotated[
+        str,
+        typer.Option(
+            help="PII in documents: off (kept), replace (<EMAIL_ADDRESS>), mask or redact "
+            "(removed) before anything is stored or embedded."
+        ),
+    ] = "off",
     as_json: JsonOpt = False,
 ) -> None:
     """Create an empty knowledge base; fill it with `curata kb sync`."""
@@ -52,6 +59,7 @@ def create(
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
         description=description,
+        pii=pii,
     )
     manifest = kb.manifest()
     if as_json:
@@ -148,6 +156,8 @@ def _print_sync(result: SyncResult) -> None:
         f"{c['removed']} removed",
         markup=False,
     )
+    if result.pii_redacted:
+        console.print(f"PII: {result.pii_redacted} value(s) replaced before indexing", markup=False)
     for failure in result.failed:
         console.print(f"  failed: {failure['doc_id']}: {failure['reason']}", markup=False)
     if result.published:

@@ -29,6 +29,8 @@ from curata.rag.manifest import (
     publish_manifest,
 )
 
+PII_MODES = ("off", "replace", "mask", "redact")
+
 if TYPE_CHECKING:
     from curata.lake import Lake
     from curata.rag.check import CheckReport
@@ -72,14 +74,30 @@ class KnowledgeBase:
         chunk_size: int = 200,
         chunk_overlap: int = 30,
         description: str = "",
+        pii: str = "off",
     ) -> KnowledgeBase:
         """Create an empty knowledge base (version 1); fill it with :meth:`sync`.
 
+        Args:
+            lake: the lake to create it in.
+            name: its name (also the prefix of its datasets).
+            embedder: ``minilm``, ``openai:MODEL``, ``bedrock:MODEL`` or ``hash:DIM``.
+            chunk_size: tokens per chunk, in the embedder's tokens.
+            chunk_overlap: tokens shared by consecutive chunks of a section.
+            description: what it holds.
+            pii: PII in documents is kept (``off``), or replaced by the entity name
+                (``replace``), masked (``mask``) or removed (``redact``) before anything is
+                stored or embedded.
+
         Raises:
             AlreadyExists: a dataset of that name, or of one of its parts, exists.
-            InvalidInput: a bad name, embedder or chunk settings.
+            InvalidInput: a bad name, embedder, chunk settings or PII mode.
         """
         ChunkSettings(chunk_size, chunk_overlap)
+        if pii not in PII_MODES:
+            raise InvalidInput(
+                f"Unknown PII mode {pii!r}.", hint=f"Use one of: {', '.join(PII_MODES)}."
+            )
         model = load_embedder(embedder)
         if chunk_size > model.max_tokens:
             raise InvalidInput(
@@ -92,7 +110,7 @@ class KnowledgeBase:
                 DOCUMENTS,
                 f"{name}.documents",
                 None,
-                {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap},
+                {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap, "pii": pii},
             ),
             Part(
                 CHUNKS,

@@ -86,7 +86,13 @@ class Manifest:
 
     @property
     def chunk_settings(self) -> dict[str, int]:
-        return {k: int(v) for k, v in self.documents.settings.items()}
+        settings = self.documents.settings
+        return {k: int(settings[k]) for k in ("chunk_size", "chunk_overlap")}
+
+    @property
+    def pii(self) -> str:
+        """What syncs do with PII in documents: ``off``, ``replace``, ``mask``, ``redact``."""
+        return str(self.documents.settings.get("pii", "off"))
 
     def to_table(self) -> pa.Table:
         import pyarrow as pa

@@ -9,7 +9,7 @@ never embedded twice, in whichever document or sync it turns up again.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,8 @@ class ParseParams(BaseModel):
     max_bytes: int = Field(MAX_DOCUMENT_BYTES, gt=0)
     #: put the reason a file failed in an ``error`` column instead of failing the row
     errors_to_column: bool = False
+    #: PII in the text: kept (``off``), or replaced by its entity name, masked or removed
+    pii: Literal["off", "replace", "mask", "redact"] = "off"
 
 
 @register_step
@@ -59,6 +61,7 @@ class ParseStep(Step[ParseParams]):
         titles: list[str | None] = []
         sections: list[str | None] = []
         errors: list[str | None] = []
+        redacted: list[int] = []
         rows = zip(
             table.column(p.data).to_pylist(),
             table.column(p.mime).to_pylist(),
@@ -75,23 +78,39 @@ class ParseStep(Step[ParseParams]):
                 titles.append(None)
                 sections.append(None)
                 errors.append(_reason(err))
+                redacted.append(0)
                 continue
-            texts.append(doc.text)
+            parts = [[s.text, list(s.heading_path), s.page] for s in doc.sections]
+            text = doc.text
+            if p.pii != "off":
+                parts, text, found = _without_pii(parts, p.pii)
+                redacted.append(found)
+            texts.append(text)
             titles.append(doc.title)
-            sections.append(
-                json.dumps(
-                    [[s.text, list(s.heading_path), s.page] for s in doc.sections],
-                    ensure_ascii=False,
-                )
-            )
+            sections.append(json.dumps(parts, ensure_ascii=False))
             errors.append(None)
         out = table.drop_columns([p.data])
         out = out.append_column("text", pa.array(texts, pa.string()))
         out = out.append_column("title", pa.array(titles, pa.string()))
         out = out.append_column("sections", pa.array(sections, pa.string()))
+        if p.pii != "off":
+            out = out.append_column("pii_redacted", pa.array(redacted, pa.int32()))
         if p.errors_to_column:
             out = out.append_column("error", pa.array(errors, pa.string()))
         return out
+
+
+def _without_pii(parts: list[list[Any]], operator: str) -> tuple[list[list[Any]], str, int]:
+    """Sections with PII replaced, the document text made of them, and how many values."""
+    from curata.quality.pii import detect_pii_batch, redact_text
+
+    found = 0
+    spans = detect_pii_batch([part[0] for part in parts])
+    for part, part_spans in zip(parts, spans, strict=True):
+        if part_spans:
+            part[0], applied = redact_text(part[0], part_spans, operator)
+            found += len(applied)
+    return parts, "\n\n".join(part[0] for part in parts), found
 
 
 def _reason(err: Exception) -> str:

@@ -75,6 +75,8 @@ class SyncResult:
         default_factory=lambda: dict.fromkeys(("added", "embedded", "reused", "removed"), 0)
     )
     failed: list[dict[str, str]] = field(default_factory=list)
+    #: PII values replaced in the documents indexed (when the knowledge base redacts PII)
+    pii_redacted: int = 0
     seconds: float = 0.0
     run_id: str | None = None
 
@@ -90,6 +92,7 @@ class SyncResult:
             "documents": self.documents,
             "chunks": self.chunks,
             "failed": self.failed,
+            "pii_redacted": self.pii_redacted,
             "seconds": round(self.seconds, 3),
             "run_id": self.run_id,
         }
@@ -184,8 +187,11 @@ def sync_knowledge_base(
 
 
 def _sync(job: _Job) -> None:
-    lake, manifest, source, options = job.lake, job.manifest, job.source, job.options
+    import pyarrow.compute as pc
+
     from curata.sources import ChangeSet, PreviousState
+
+    lake, manifest, source, options = job.lake, job.manifest, job.source, job.options
 
     items = list(source.list())
     stored = {d: PreviousState(p.size, p.mtime, p.content_hash) for d, p in job.previous.items()}
@@ -200,7 +206,15 @@ def _sync(job: _Job) -> None:
     settings = manifest.chunk_settings
     segment = Segment(
         steps=[
-            PlannedStep(ParseStep({"max_bytes": options.max_bytes, "errors_to_column": True})),
+            PlannedStep(
+                ParseStep(
+                    {
+                        "max_bytes": options.max_bytes,
+                        "errors_to_column": True,
+                        "pii": manifest.pii,
+                    }
+                )
+            ),
             PlannedStep(
                 ChunkStep(
                     {
@@ -232,6 +246,8 @@ def _sync(job: _Job) -> None:
         ) from err
     _take_listing(plan, changes, source.problems)
     docs_table, chunk_table = _settle(documents, chunks, plan, job.previous)
+    if "pii_redacted" in docs_table.column_names:
+        job.result.pii_redacted = int(pc.sum(docs_table["pii_redacted"]).as_py() or 0)
     deleted = changes.deleted if options.delete_missing else []
     if deleted and not items:
         raise InvalidInput(
