@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from curata.cli import dataset_cmds, kb_cmds, lineage_cmds, run_cmds
+from curata.cli import dataset_cmds, dedup_cmds, kb_cmds, lineage_cmds, run_cmds
 from curata.cli.common import JsonOpt, LakeContext, lake_of
 from curata.cli.output import console, print_error, print_json, print_table, rows_json
 from curata.errors import CurataError, InvalidInput
@@ -158,6 +158,7 @@ def demo(
 
 
 app.command("run")(run_cmds.run)
+app.command("dedup")(dedup_cmds.dedup)
 
 # Short aliases for the most used verbs.
 app.command("ls", help="List datasets (alias of `dataset ls`).")(dataset_cmds.ls)
