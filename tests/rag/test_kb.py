@@ -408,3 +408,23 @@ def test_pii_is_replaced_before_anything_is_stored_or_embedded(
     assert kb.search("EMAIL_ADDRESS", k=1, mode="keyword")[0].doc_id == "t1.md"
     with pytest.raises(InvalidInput, match="PII mode"):
         KnowledgeBase.create(lake, "other", embedder=EMBEDDER, pii="encrypt")
+
+
+@pytest.mark.parametrize("mode", ["exact", "near"])
+def test_duplicate_documents_are_skipped(lake: curata.Lake, corpus: Path, mode: str) -> None:
+    kb = KnowledgeBase.create(lake, "hb", embedder=EMBEDDER, dedup=mode)
+    kb.sync(str(corpus))
+    original = (corpus / "server" / "backups.md").read_text()
+    copy = original.upper() if mode == "exact" else original.replace("nightly", "daily", 1)
+    (corpus / "mirror").mkdir()
+    (corpus / "mirror" / "backups-copy.md").write_text(copy)
+    (corpus / "mirror" / "fresh.md").write_text("# Fresh\n\nA page about something else.")
+
+    result = kb.sync(str(corpus))
+
+    assert result.duplicates == [
+        {"doc_id": "mirror/backups-copy.md", "duplicate_of": "server/backups.md"}
+    ]
+    assert result.documents["new"] == 1
+    assert "mirror/backups-copy.md" not in _docs(kb) and "mirror/fresh.md" in _docs(kb)
+    assert kb.check().ok

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from curata.cli import dataset_cmds, dedup_cmds, kb_cmds, lineage_cmds, run_cmds
+from curata.cli import dataset_cmds, dedup_cmds, kb_cmds, lineage_cmds, pii_cmds, run_cmds
 from curata.cli.common import JsonOpt, LakeContext, lake_of
 from curata.cli.output import console, print_error, print_json, print_table, rows_json
 from curata.errors import CurataError, InvalidInput
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(dataset_cmds.app, name="dataset")
 app.add_typer(kb_cmds.app, name="kb")
+app.add_typer(pii_cmds.app, name="pii")
 app.add_typer(lineage_cmds.runs_app, name="runs")
 app.add_typer(lineage_cmds.usage_app, name="usage")
 app.add_typer(lineage_cmds.lineage_app, name="lineage")

@@ -47,6 +47,13 @@ def create(
             "(removed) before anything is stored or embedded."
         ),
     ] = "off",
+    dedup: Annotated[
+        str,
+        typer.Option(
+            help="Skip new documents that duplicate an indexed one: off, exact (same text "
+            "once normalised) or near (Jaccard of word 5-grams >= 0.8)."
+        ),
+    ] = "off",
     as_json: JsonOpt = False,
 ) -> None:
     """Create an empty knowledge base; fill it with `curata kb sync`."""
@@ -60,6 +67,7 @@ def create(
         chunk_overlap=chunk_overlap,
         description=description,
         pii=pii,
+        dedup=dedup,
     )
     manifest = kb.manifest()
     if as_json:
@@ -158,6 +166,8 @@ def _print_sync(result: SyncResult) -> None:
     )
     if result.pii_redacted:
         console.print(f"PII: {result.pii_redacted} value(s) replaced before indexing", markup=False)
+    for dup in result.duplicates:
+        console.print(f"  skipped: {dup['doc_id']} duplicates {dup['duplicate_of']}", markup=False)
     for failure in result.failed:
         console.print(f"  failed: {failure['doc_id']}: {failure['reason']}", markup=False)
     if result.published:

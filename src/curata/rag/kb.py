@@ -30,6 +30,7 @@ from curata.rag.manifest import (
 )
 
 PII_MODES = ("off", "replace", "mask", "redact")
+DEDUP_MODES = ("off", "exact", "near")
 
 if TYPE_CHECKING:
     from curata.lake import Lake
@@ -75,6 +76,7 @@ class KnowledgeBase:
         chunk_overlap: int = 30,
         description: str = "",
         pii: str = "off",
+        dedup: str = "off",
     ) -> KnowledgeBase:
         """Create an empty knowledge base (version 1); fill it with :meth:`sync`.
 
@@ -88,12 +90,19 @@ class KnowledgeBase:
             pii: PII in documents is kept (``off``), or replaced by the entity name
                 (``replace``), masked (``mask``) or removed (``redact``) before anything is
                 stored or embedded.
+            dedup: new documents whose text duplicates one already indexed (or another new
+                one) are skipped: ``exact`` (same text once normalised) or ``near``
+                (word 5-gram Jaccard similarity of 0.8 or more); ``off`` keeps them all.
 
         Raises:
             AlreadyExists: a dataset of that name, or of one of its parts, exists.
             InvalidInput: a bad name, embedder, chunk settings or PII mode.
         """
         ChunkSettings(chunk_size, chunk_overlap)
+        if dedup not in DEDUP_MODES:
+            raise InvalidInput(
+                f"Unknown dedup mode {dedup!r}.", hint=f"Use one of: {', '.join(DEDUP_MODES)}."
+            )
         if pii not in PII_MODES:
             raise InvalidInput(
                 f"Unknown PII mode {pii!r}.", hint=f"Use one of: {', '.join(PII_MODES)}."
@@ -110,7 +119,12 @@ class KnowledgeBase:
                 DOCUMENTS,
                 f"{name}.documents",
                 None,
-                {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap, "pii": pii},
+                {
+                    "chunk_size": chunk_size,
+                    "chunk_overlap": chunk_overlap,
+                    "pii": pii,
+                    "dedup": dedup,
+                },
             ),
             Part(
                 CHUNKS,

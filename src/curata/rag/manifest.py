@@ -90,6 +90,11 @@ class Manifest:
         return {k: int(settings[k]) for k in ("chunk_size", "chunk_overlap")}
 
     @property
+    def dedup(self) -> str:
+        """Which new documents syncs skip as duplicates: ``off``, ``exact`` or ``near``."""
+        return str(self.documents.settings.get("dedup", "off"))
+
+    @property
     def pii(self) -> str:
         """What syncs do with PII in documents: ``off``, ``replace``, ``mask``, ``redact``."""
         return str(self.documents.settings.get("pii", "off"))

@@ -77,6 +77,8 @@ class SyncResult:
     failed: list[dict[str, str]] = field(default_factory=list)
     #: PII values replaced in the documents indexed (when the knowledge base redacts PII)
     pii_redacted: int = 0
+    #: new or changed documents skipped as duplicates (when the knowledge base dedups)
+    duplicates: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     run_id: str | None = None
 
@@ -93,6 +95,7 @@ class SyncResult:
             "chunks": self.chunks,
             "failed": self.failed,
             "pii_redacted": self.pii_redacted,
+            "duplicates": self.duplicates,
             "seconds": round(self.seconds, 3),
             "run_id": self.run_id,
         }
@@ -116,6 +119,7 @@ class _Plan:
     unchanged: int = 0
     touched: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
+    duplicates: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -246,6 +250,8 @@ def _sync(job: _Job) -> None:
         ) from err
     _take_listing(plan, changes, source.problems)
     docs_table, chunk_table = _settle(documents, chunks, plan, job.previous)
+    if manifest.dedup != "off" and docs_table.num_rows:
+        docs_table, chunk_table = _skip_duplicates(job, docs_table, chunk_table)
     if "pii_redacted" in docs_table.column_names:
         job.result.pii_redacted = int(pc.sum(docs_table["pii_redacted"]).as_py() or 0)
     deleted = changes.deleted if options.delete_missing else []
@@ -287,6 +293,48 @@ def _workers(job: _Job, items: list[SourceItem]) -> int | None:
         if not unchanged and item.size <= job.options.max_bytes:
             to_read += item.size
     return None if to_read > BATCH_BYTES else 1
+
+
+def _skip_duplicates(job: _Job, docs: pa.Table, chunks: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Drop new and changed documents that duplicate an indexed one or an earlier new one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from curata.quality.dedup import find_duplicates
+
+    plan, manifest = job.plan, job.manifest
+    incoming = docs["doc_id"].to_pylist()
+    replaced = set(incoming)
+    kept_ids: list[str] = []
+    kept_texts: list[str] = []
+    part = manifest.documents
+    if part.version is not None:
+        stored = job.lake.ref(part.ref or "").to_arrow(columns=["doc_id", "text"])
+        for doc_id, text in zip(stored["doc_id"].to_pylist(), stored["text"].to_pylist(),
+                                strict=True):  # fmt: skip
+            if doc_id not in replaced:
+                kept_ids.append(doc_id)
+                kept_texts.append(text)
+    ids = kept_ids + incoming
+    # Keep the indexed document of a cluster, else the new one first in doc_id order.
+    rank = {d: i for i, d in enumerate(sorted(incoming))}
+    keys = list(range(len(kept_ids))) + [len(kept_ids) + rank[d] for d in incoming]
+    found = find_duplicates(kept_texts + docs["text"].to_pylist(), manifest.dedup, keys=keys)
+    skipped: dict[str, str] = {}
+    for members, canonical in zip(found.clusters, found.canonical, strict=True):
+        for m in members:
+            if m != canonical and m >= len(kept_ids):
+                skipped[ids[m]] = ids[canonical]
+    if not skipped:
+        return docs, chunks
+    plan.duplicates = [{"doc_id": d, "duplicate_of": o} for d, o in sorted(skipped.items())]
+    plan.new = [d for d in plan.new if d not in skipped]
+    plan.changed = [d for d in plan.changed if d not in skipped]
+    gone = pa.array(sorted(skipped))
+    return (
+        docs.filter(pc.invert(pc.is_in(docs["doc_id"], gone))),
+        chunks.filter(pc.invert(pc.is_in(chunks["doc_id"], gone))),
+    )
 
 
 def _take_listing(plan: _Plan, changes: ChangeSet, problems: list[tuple[str, str]]) -> None:
@@ -446,6 +494,7 @@ def _count(result: SyncResult, plan: _Plan, deleted: list[str]) -> None:
         failed=len(plan.failed),
     )
     result.failed = sorted(plan.failed, key=lambda f: f["doc_id"])
+    result.duplicates = plan.duplicates
 
 
 def _embed_all(

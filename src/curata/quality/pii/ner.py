@@ -8,7 +8,7 @@ model is never downloaded by curata (``python -m spacy download MODEL`` is the u
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ LABELS = {
     "FAC": "LOCATION",
     "ORG": "ORGANIZATION",
 }
+# Longer texts are given to spaCy in pieces of at most this many characters (its limit is
+# 1,000,000, and memory grows with the length of a piece).
+MAX_PIECE_CHARS = 100_000
 # Components the entity recognizer needs; the rest of a pipeline (parser, lemmatizer) is off.
 _KEEP = {"tok2vec", "transformer", "ner", "entity_ruler", "span_ruler"}
 
@@ -95,18 +98,54 @@ def load_model(model: str) -> Any:
     for name in nlp.pipe_names:
         if name not in _KEEP:
             nlp.disable_pipe(name)
+    # A shared embedding layer is worth running only for the components that listen to it:
+    # en_core_web_sm's ner has its own, so its tok2vec would take a third of the time for
+    # nothing.
+    for name in ("tok2vec", "transformer"):
+        if name not in nlp.pipe_names:
+            continue
+        listeners = getattr(nlp.get_pipe(name), "listening_components", None)
+        if listeners is not None and not set(listeners) & set(nlp.pipe_names):
+            nlp.disable_pipe(name)
     return nlp
 
 
 def ner_spans(texts: Sequence[str], ner: str, entities: frozenset[str]) -> list[list[PiiSpan]]:
     """PERSON, LOCATION and ORGANIZATION spans of each text, as far as ``entities`` asks."""
     nlp = load_model(parse_ner(ner))
-    results: list[list[PiiSpan]] = []
-    for doc in nlp.pipe(texts, batch_size=64):
-        spans = []
+    results: list[list[PiiSpan]] = [[] for _ in texts]
+    owners: list[tuple[int, int]] = []  # (text, offset) of each piece, in the order piped
+
+    def pieces() -> Iterator[str]:
+        for i, text in enumerate(texts):
+            for offset, piece in _pieces(text, MAX_PIECE_CHARS):
+                owners.append((i, offset))
+                yield piece
+
+    for n, doc in enumerate(nlp.pipe(pieces(), batch_size=64)):
+        i, offset = owners[n]
         for ent in doc.ents:
             entity = LABELS.get(ent.label_)
             if entity in entities:
-                spans.append(PiiSpan(entity, ent.start_char, ent.end_char, NER_SCORE))
-        results.append(spans)
+                start, end = offset + ent.start_char, offset + ent.end_char
+                results[i].append(PiiSpan(entity, start, end, NER_SCORE))
     return results
+
+
+def _pieces(text: str, size: int) -> Iterator[tuple[int, str]]:
+    """``text`` cut into pieces of at most ``size`` characters, at a line break or a space in
+    the second half of each piece where there is one, with the offset of each piece.
+
+    spaCy refuses texts longer than its ``max_length`` (a million characters); a name that
+    spans a cut may be missed, which only happens in texts longer than ``size``.
+    """
+    start = 0
+    while len(text) - start > size:
+        end = start + size
+        cut = text.rfind("\n", start + size // 2, end)
+        if cut < 0:
+            cut = text.rfind(" ", start + size // 2, end)
+        end = cut + 1 if cut >= 0 else end
+        yield start, text[start:end]
+        start = end
+    yield start, text[start:]
