@@ -11,7 +11,15 @@ from typing import Annotated
 
 import typer
 
-from curata.cli import dataset_cmds, dedup_cmds, kb_cmds, lineage_cmds, pii_cmds, run_cmds
+from curata.cli import (
+    dataset_cmds,
+    dedup_cmds,
+    kb_cmds,
+    lineage_cmds,
+    pii_cmds,
+    quality_cmds,
+    run_cmds,
+)
 from curata.cli.common import JsonOpt, LakeContext, lake_of
 from curata.cli.output import console, print_error, print_json, print_table, rows_json
 from curata.errors import CurataError, InvalidInput
@@ -160,6 +168,8 @@ def demo(
 
 app.command("run")(run_cmds.run)
 app.command("dedup")(dedup_cmds.dedup)
+app.command("check")(quality_cmds.check)
+app.command("bias")(quality_cmds.bias)
 
 # Short aliases for the most used verbs.
 app.command("ls", help="List datasets (alias of `dataset ls`).")(dataset_cmds.ls)

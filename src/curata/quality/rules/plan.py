@@ -196,7 +196,7 @@ def compliance_verdict(
             all_metrics,
             f"{failing} of {count(rows, 'row')} fail {what} ({fmt(compliance)} pass).",
         )
-    summary = f"{fmt(compliance)} of rows satisfy {what} ({passing} of {rows})"
+    summary = f"{passing} of {count(rows, 'row')} ({fmt(compliance)}) satisfy {what}"
     if check_number(threshold, compliance):
         return Verdict(PASS, all_metrics, f"{summary}, as expected (threshold {threshold.text}).")
     return Verdict(FAIL, all_metrics, f"{summary}, expected {threshold.text}.")
