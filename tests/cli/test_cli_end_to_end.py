@@ -121,8 +121,9 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     # the knowledge-base part, with the real local model
     assert "chunks: 4 added (1 embedded, 3 reused), 4 removed" in done.stdout
     assert "handbook@3: consistent" in done.stdout
-    hits = as_json(curata("kb", "search", "handbook", "How long are backups kept?", "-k", "1",
-                          "--at", "prod", "--json", cwd=folder))  # fmt: skip
+    question = "How long are the nightly server backups kept?"
+    hits = as_json(curata("kb", "search", "handbook", question, "-k", "1", "--at", "prod",
+                          "--json", cwd=folder))  # fmt: skip
     assert hits[0]["doc_id"] == "server/backups.md" and "30 days" in hits[0]["text"]
 
 

@@ -145,7 +145,11 @@ def test_a_bad_pipeline_file_exits_2_naming_the_line(
     path = pipeline_file(reference_pipeline().replace("step: select", "step: selekt"))
     result = run_cli(str(path), code=2)
     assert f"{path}:10: Unknown step 'selekt'." in result.stderr
-    assert "Registered steps: cast, python, rename, select, sql" in result.stderr
+    assert "Registered steps: " in result.stderr
+    assert all(
+        step in result.stderr
+        for step in ("cast", "python", "rename", "select", "sql", "chunk", "embed")
+    )
     assert lake.runs() == []
 
 

@@ -133,7 +133,10 @@ def test_an_unknown_step_names_its_line_and_the_registered_steps(
     message = _error(path)
     assert message.startswith(f"{path}:6: Unknown step 'sqll'.")
     assert "Did you mean sql?" in message
-    assert "Registered steps: cast, python, rename, select, sql" in message
+    assert "Registered steps: " in message
+    assert all(
+        step in message for step in ("cast", "python", "rename", "select", "sql", "chunk", "embed")
+    )
 
 
 def test_a_python_step_that_does_not_import_is_refused_before_any_work(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from curata.errors import AlreadyExists, InvalidInput, NotFound
+from curata.errors import AlreadyExists, InvalidInput, NotFound, StorageError
 from curata.lake import history
 from curata.lake import schema as t
 from curata.lake.catalog import utcnow
@@ -71,7 +71,12 @@ class Dataset:
         commit = head.commit
         if commit is None or table.num_rows == 0:
             return None
-        ds = self._lake.store.open_at(head.row.storage_path, commit.lance_version)
+        try:
+            ds = self._lake.store.open_at(head.row.storage_path, commit.lance_version)
+        except StorageError:
+            # gc compacted that version between the catalog read and the open: write under
+            # the lock instead (preparing outside it only shortens the time it is held).
+            return None
         table = conform(table, ds.schema, self.name)
         fragments = self._lake.store.write_fragments(ds, table)
         return PreparedAppend(
