@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import curata
-from curata.lake import ChangeLog
+from curata.lake import ChangeLog, changes
 
 
 def _sorted(table: pa.Table | None, key: str) -> list[dict[str, Any]]:
@@ -90,6 +93,62 @@ def test_diff_without_key_compares_rows_as_multisets(lake: curata.Lake) -> None:
     assert sorted(diff.added.to_pylist(), key=str) == [{"x": 1, "y": "a"}, {"x": 3, "y": "c"}]
     assert diff.deleted is not None and diff.deleted.to_pylist() == [{"x": 2, "y": "b"}]
     assert diff.updated == []
+
+
+def test_a_keyless_overwrite_counts_copies_updates_and_deletes_exactly(lake: curata.Lake) -> None:
+    ds = lake.create_dataset("pairs")
+    ds.append(
+        pa.table({"x": [1, 1, 2, 3, 5, None], "y": ["a", "a", "b", "c", "e", None]}),
+        message="rows",
+    )
+    commit = ds.overwrite(
+        pa.table({"x": [1, 2, 3, 3, 3, 4, 5, None], "y": ["a", "B", "c", "c", "c", "d", "e", None]})
+    )
+    assert commit is not None
+    # Without a key, an updated row is a row deleted and a row added; a row's extra copies are
+    # rows added (or deleted); rows with nulls equal to each other are the same row.
+    assert commit.summary == "overwrite: +4 rows, -2 rows"
+    diff = ds.diff(1, 2, rows=True)
+    assert diff.changes.to_dict("overwrite") == commit.changes
+    assert diff.added is not None and diff.deleted is not None
+    assert sorted(diff.added.to_pylist(), key=str) == [
+        {"x": 2, "y": "B"},
+        {"x": 3, "y": "c"},
+        {"x": 3, "y": "c"},
+        {"x": 4, "y": "d"},
+    ]
+    assert sorted(diff.deleted.to_pylist(), key=str) == [
+        {"x": 1, "y": "a"},
+        {"x": 2, "y": "b"},
+    ]
+    assert ds.diff(2, 1).changes.summary() == "+2 rows, -4 rows"
+
+
+def test_a_diff_larger_than_its_memory_limit_spills_and_stays_exact(
+    sqlite_lake: curata.Lake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    n = 1_000_000
+    ids = pa.array(range(n), pa.int64())
+    text = pc.binary_join_element_wise("row ", ids.cast(pa.string()), " " + "x" * 60, "")
+    keyed = sqlite_lake.create_dataset("keyed", key="id")
+    keyed.append(pa.table({"id": ids, "text": text}))
+    keyless = sqlite_lake.create_dataset("keyless")
+    keyless.append(pa.table({"text": text}))
+    # Every row rewritten: a tenth of the texts change and the last thousand rows go.
+    tenth = pc.equal(pc.remainder(ids, 10), 0)
+    changed = pc.if_else(tenth, pc.binary_join_element_wise(text, "!", ""), text)
+    new_rows = pa.table({"id": ids, "text": changed}).slice(0, n - 1000)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill))
+    # About 75 MB of text a side, compared in 64 MB (2 threads: DuckDB's share per thread).
+    monkeypatch.setattr(changes, "DIFF_MEMORY_LIMIT", "64MB")
+    monkeypatch.setattr(changes, "DIFF_THREADS", 2)
+    keyed.overwrite(new_rows)
+    keyless.overwrite(new_rows.select(["text"]))
+    assert keyed.diff(1, 2).changes.summary() == "99900 updated (text), -1000 rows"
+    assert keyless.diff(1, 2).changes.summary() == "+99900 rows, -100900 rows"
+    assert list(spill.iterdir()) == []  # the spill folders are gone
 
 
 def test_diff_reports_columns_added_removed_and_retyped(lake: curata.Lake) -> None:

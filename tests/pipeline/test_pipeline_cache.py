@@ -3,9 +3,11 @@ changed rows reach a step; ``no_cache`` and ``recompute`` override it."""
 
 from __future__ import annotations
 
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pytest
 from pipeline_runner import ticket_rows
 
 import curata
@@ -258,10 +260,15 @@ def test_a_step_with_cache_off_is_computed_every_run(
 
 
 def test_worker_processes_share_the_cache(
-    sqlite_lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile, step_log: StepLog
+    sqlite_lake: curata.Lake,
+    tickets: CreateTickets,
+    pipeline_file: PipelineFile,
+    step_log: StepLog,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     workers = 2
-    tickets(sqlite_lake, N)
+    src = tickets(sqlite_lake, N)
     path = _pipeline(pipeline_file)
     in_process = _run(sqlite_lake, path, workers=1, no_cache=True)
     pooled = _run(sqlite_lake, path, workers=workers)
@@ -269,6 +276,43 @@ def test_worker_processes_share_the_cache(
     assert len(step_log.pids("shout")) == 1 + workers
     assert [s.rows_out for s in pooled.steps] == [s.rows_out for s in in_process.steps]
     step_log.clear()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     again = _run(sqlite_lake, path, workers=workers)
     assert step_log.rows() == 0
     assert again.steps[0].cache_hits == N
+
+    # The workers look up through one index the run built: only changed rows are computed.
+    changed = list(range(0, N, 100))
+    src.upsert(ticket_rows(changed, tag="-v2"), message="edit 1%")
+    edited = _run(sqlite_lake, path, workers=workers)
+    assert step_log.rows("shout") == len(changed)
+    shout = edited.steps[0]
+    assert (shout.cache_hits, shout.computed) == (N - len(changed), len(changed))
+    assert sqlite_lake.ref("out").to_arrow().to_pylist() == _expected(sqlite_lake)
+    assert list(scratch.iterdir()) == []  # the index files went with the run
+
+
+def test_two_steps_with_one_fingerprint_share_a_cache_in_worker_processes(
+    sqlite_lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile, step_log: StepLog
+) -> None:
+    tickets(sqlite_lake, N)
+    twice = """
+        name: shout-twice
+        input: src
+        steps:
+          - {step: python, id: once, params: {function: "pipeline_steps:shout"}}
+          - {step: python, id: twice, params: {function: "pipeline_steps:shout"}}
+        output: out
+        """
+    path = pipeline_file(twice)
+    _run(sqlite_lake, path, workers=2)
+    step_log.clear()
+    again = _run(sqlite_lake, path, workers=2)
+    assert step_log.rows() == 0
+    assert [(s.cache_hits, s.computed) for s in again.steps] == [(N, 0), (N, 0)]
+    texts = sqlite_lake.ref("out").to_arrow().column("text").to_pylist()
+    assert texts == [
+        r["text"].upper() + "!!" for r in sqlite_lake.ref("src").to_arrow().to_pylist()
+    ]

@@ -3,14 +3,21 @@
 A change log counts rows added, updated (with the columns that changed) and deleted, and
 columns added, removed and retyped. Diffs read only what differs: Lance fragments that two
 versions share hold identical rows, so only the fragments one version has and the other lacks
-are scanned and compared (by key in DuckDB when the dataset has one, as multisets otherwise).
+are streamed into DuckDB and compared there (by key when the dataset has one, as multisets
+otherwise), within a memory limit past which DuckDB spills to a temporary folder.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from curata.lake.storage import stream
 
 if TYPE_CHECKING:
     import lance
@@ -143,6 +150,15 @@ class RowDiff:
     updated: list[dict[str, Any]] | None = None
 
 
+# DuckDB keeps at most this much of a diff in memory and spills the rest to a temporary
+# folder: the two sides of a rewrite hold millions of rows each (a keyless overwrite of 9M rows
+# peaked at 5.3 GiB with both sides materialised, at 0.9 GiB streamed under this limit).
+DIFF_MEMORY_LIMIT = "512MB"
+# DuckDB runs a diff on at most this many threads: each needs its share of the memory limit to
+# spill (64 MB ran out of memory with 16 threads where it passed with 2).
+DIFF_THREADS = 4
+
+
 def _fragment_signature(fragment: Any) -> str:
     meta = fragment.metadata.to_json()
     return json.dumps(
@@ -152,19 +168,77 @@ def _fragment_signature(fragment: Any) -> str:
     )
 
 
-def _unshared_rows(
-    ds: lance.LanceDataset | None, other: lance.LanceDataset | None, columns: list[str]
-) -> pa.Table:
-    """Rows of ``ds`` in fragments that ``other`` does not have, limited to ``columns``."""
-    import pyarrow as pa
+def _unshared_fragments(ds: lance.LanceDataset, other: lance.LanceDataset) -> list[Any]:
+    """Fragments of ``ds`` that ``other`` does not have (shared ones hold identical rows)."""
+    shared = {_fragment_signature(f) for f in other.get_fragments()}
+    return [f for f in ds.get_fragments() if _fragment_signature(f) not in shared]
 
-    if ds is None:
-        return pa.table({})
-    shared = set() if other is None else {_fragment_signature(f) for f in other.get_fragments()}
-    fragments = [f for f in ds.get_fragments() if _fragment_signature(f) not in shared]
-    if not fragments:
-        return ds.schema.empty_table().select(columns)
-    return ds.scanner(columns=columns, fragments=fragments).to_table()
+
+_database: tuple[int, Any] | None = None
+
+
+def _diff_database() -> Any:
+    """This process's DuckDB database for diffs: memory-limited, spilling to a temporary
+    folder removed at exit. Diffs take cursors on it (a new database costs about 30 ms, which
+    a small diff, such as a knowledge base's manifest, would pay many times over)."""
+    import duckdb
+
+    global _database  # noqa: PLW0603 - one per process, created on first use
+    if _database is None or _database[0] != os.getpid():  # re-made in a forked child
+        spill = tempfile.mkdtemp(prefix="curata-diff-")
+        atexit.register(shutil.rmtree, spill, ignore_errors=True)
+        con = duckdb.connect(
+            config={
+                "memory_limit": DIFF_MEMORY_LIMIT,
+                "temp_directory": spill,
+                "preserve_insertion_order": False,
+                "threads": min(DIFF_THREADS, os.cpu_count() or 1),
+            }
+        )
+        _database = (os.getpid(), con)
+    return _database[1]
+
+
+class _Sides:
+    """The rows of two versions outside the fragments they share, as the tables ``before_t``
+    and ``after_t`` of a DuckDB connection that spills to a temporary folder.
+
+    Nothing is materialised: each query gets new Lance readers (a reader streams once) and
+    DuckDB pulls their batches as it goes.
+    """
+
+    def __init__(
+        self,
+        old: lance.LanceDataset,
+        new: lance.LanceDataset,
+        old_columns: list[str],
+        new_columns: list[str],
+    ) -> None:
+        self._before = (old, _unshared_fragments(old, new), old_columns)
+        self._after = (new, _unshared_fragments(new, old), new_columns)
+        self.con: Any = _diff_database().cursor()
+
+    def __enter__(self) -> _Sides:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
+
+    def _bind(self) -> None:
+        sides = {"before_t": self._before, "after_t": self._after}
+        for name, (ds, fragments, columns) in sides.items():
+            self.con.register(name, stream(ds, columns, fragments=fragments))
+
+    def values(self, query: str) -> tuple[Any, ...]:
+        """The first row of ``query``."""
+        self._bind()
+        # fetchall, not fetchone: DuckDB 2 relations have no fetchone().
+        return tuple(self.con.sql(query).fetchall()[0])
+
+    def table(self, query: str) -> pa.Table:
+        """The result of ``query``."""
+        self._bind()
+        return self.con.sql(query).to_arrow_table()
 
 
 def diff_datasets(
@@ -181,64 +255,67 @@ def diff_datasets(
     both but whose values differ counts as updated, and the changed columns are named. With
     ``with_rows``, up to ``limit`` rows of each kind are returned.
     """
-    import duckdb
     import pyarrow as pa
 
     changes = ChangeLog()
     new_schema = new.schema if new is not None else pa.schema([])
     changes.set_schema_changes(old.schema if old is not None else None, new_schema)
-    old_cols = old.schema.names if old is not None else []
-    common = [c for c in new_schema.names if c in old_cols]
     if old is None or new is None:
-        only = new if old is None else old
-        n = only.count_rows() if only is not None else 0
-        if old is None:
-            changes.rows_added = n
-        else:
-            changes.rows_deleted = n
-        rows = only.to_table(limit=limit) if (with_rows and only is not None) else None
-        if old is None:
-            return RowDiff(changes, added=rows, updated=[] if with_rows else None)
-        return RowDiff(changes, deleted=rows, updated=[] if with_rows else None)
-
-    before = _unshared_rows(old, new, common if key is None else old_cols)
-    after = _unshared_rows(new, old, common if key is None else new_schema.names)
-    con: Any = duckdb.connect()
-    con.register("before_t", before)
-    con.register("after_t", after)
-    cols_sql = ", ".join(quote_ident(c) for c in common)
+        return _one_sided(old, new, changes, with_rows, limit)
+    common = [c for c in new_schema.names if c in old.schema.names]
     # Rows are matched by key only while the key keeps its kind of type: 1 and "1" do not join.
     if (
         key is None
         or key not in common
         or not _same_kind(old.schema.field(key).type, new_schema.field(key).type)
     ):
-        return _multiset_diff(con, changes, cols_sql, with_rows, limit)
+        with _Sides(old, new, common, common) as sides:
+            return _multiset_diff(sides, changes, common, with_rows, limit)
+    with _Sides(old, new, old.schema.names, new_schema.names) as sides:
+        schemas = (old.schema, new_schema)
+        return _keyed_diff(sides, changes, key, schemas, with_rows=with_rows, limit=limit)
+
+
+def _one_sided(
+    old: lance.LanceDataset | None,
+    new: lance.LanceDataset | None,
+    changes: ChangeLog,
+    with_rows: bool,
+    limit: int,
+) -> RowDiff:
+    """A diff where one version does not exist: all rows added, or all deleted."""
+    only = new if old is None else old
+    n = only.count_rows() if only is not None else 0
+    if old is None:
+        changes.rows_added = n
+    else:
+        changes.rows_deleted = n
+    rows = only.to_table(limit=limit) if (with_rows and only is not None) else None
+    if old is None:
+        return RowDiff(changes, added=rows, updated=[] if with_rows else None)
+    return RowDiff(changes, deleted=rows, updated=[] if with_rows else None)
+
+
+def _keyed_diff(
+    sides: _Sides,
+    changes: ChangeLog,
+    key: str,
+    schemas: tuple[pa.Schema, pa.Schema],
+    *,
+    with_rows: bool,
+    limit: int,
+) -> RowDiff:
+    """Rows matched by key: added, deleted, or updated in the columns named."""
     k = quote_ident(key)
-    value_cols = [c for c in common if c != key]
-    # A column retyped across kinds (string -> double, say) is compared by its text, which
-    # DuckDB can always produce; comparing the values would fail or cast one side arbitrarily.
-    # Within a kind (int64 -> double) values compare as they are, so 2 and 2.0 are no update.
-    retyped = {
-        c for c in value_cols if not _same_kind(old.schema.field(c).type, new_schema.field(c).type)
-    }
-
-    def compared(alias: str, column: str) -> str:
-        ref = f"{alias}.{quote_ident(column)}"
-        return f"CAST({ref} AS VARCHAR)" if column in retyped else ref
-
-    # A column the new version adds counts as changed in the rows where it holds a value, as
-    # the change log of the upsert that added it says.
-    added = [c for c in changes.columns_added if c != key]
-    tests = {c: f"({compared('b', c)} IS DISTINCT FROM {compared('a', c)})" for c in value_cols}
-    tests |= {c: f"(a.{quote_ident(c)} IS NOT NULL)" for c in added}
-    value_cols = [*value_cols, *added]
+    value_cols, tests = _change_tests(key, *schemas, changes.columns_added)
     flags = ", ".join(f"{test} AS {quote_ident('chg_' + c)}" for c, test in tests.items())
-    con.execute(
-        "CREATE TEMP TABLE joined AS SELECT "
+    # A CTE, not a table: the join streams through the counts (and spills) instead of being
+    # kept whole.
+    joined = (
+        "WITH joined AS (SELECT "
         f"b.{k} IS NOT NULL AS in_before, a.{k} IS NOT NULL AS in_after, "
         f"coalesce(a.{k}, b.{k}) AS k" + (f", {flags}" if flags else "") + " "
-        f"FROM before_t b FULL OUTER JOIN after_t a ON b.{k} = a.{k}"
+        f"FROM before_t b FULL OUTER JOIN after_t a ON b.{k} = a.{k}) "
     )
     any_change = " OR ".join(quote_ident("chg_" + c) for c in value_cols) or "false"
     counts = ", ".join(
@@ -252,20 +329,46 @@ def diff_datasets(
             for c in value_cols
         ]
     )
-    # fetchall, not fetchone: DuckDB 2 relations have no fetchone().
-    row = con.sql(f"SELECT {counts} FROM joined").fetchall()[0]
+    row = sides.values(f"{joined}SELECT {counts} FROM joined")
     changes.rows_added, changes.rows_deleted, changes.rows_updated = row[0], row[1], row[2]
     changes.updated_columns = {c: n for c, n in zip(value_cols, row[3:], strict=True) if n}
     if not with_rows:
         return RowDiff(changes)
-    added = con.sql(
+    added = sides.table(
         f"SELECT a.* FROM after_t a ANTI JOIN before_t b ON a.{k} = b.{k} LIMIT {limit}"
-    ).to_arrow_table()
-    deleted = con.sql(
+    )
+    deleted = sides.table(
         f"SELECT b.* FROM before_t b ANTI JOIN after_t a ON a.{k} = b.{k} LIMIT {limit}"
-    ).to_arrow_table()
-    updated = _updated_rows(con, key, value_cols, any_change, limit)
+    )
+    keys = sides.table(
+        f"{joined}SELECT k FROM joined WHERE in_before AND in_after AND ({any_change}) "
+        f"ORDER BY k LIMIT {limit}"
+    )
+    updated = _updated_rows(sides, keys, key, value_cols)
     return RowDiff(changes, added=added, deleted=deleted, updated=updated)
+
+
+def _change_tests(
+    key: str, old: pa.Schema, new: pa.Schema, columns_added: list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The value columns compared between ``b`` (before) and ``a`` (after), and the SQL test
+    of each that says whether a matched row changed there."""
+    value_cols = [c for c in new.names if c in old.names and c != key]
+    # A column retyped across kinds (string -> double, say) is compared by its text, which
+    # DuckDB can always produce; comparing the values would fail or cast one side arbitrarily.
+    # Within a kind (int64 -> double) values compare as they are, so 2 and 2.0 are no update.
+    retyped = {c for c in value_cols if not _same_kind(old.field(c).type, new.field(c).type)}
+
+    def compared(alias: str, column: str) -> str:
+        ref = f"{alias}.{quote_ident(column)}"
+        return f"CAST({ref} AS VARCHAR)" if column in retyped else ref
+
+    # A column the new version adds counts as changed in the rows where it holds a value, as
+    # the change log of the upsert that added it says.
+    added = [c for c in columns_added if c != key]
+    tests = {c: f"({compared('b', c)} IS DISTINCT FROM {compared('a', c)})" for c in value_cols}
+    tests |= {c: f"(a.{quote_ident(c)} IS NOT NULL)" for c in added}
+    return [*value_cols, *added], tests
 
 
 def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
@@ -283,39 +386,53 @@ def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
 
 
 def _multiset_diff(
-    con: Any, changes: ChangeLog, cols_sql: str, with_rows: bool, limit: int
+    sides: _Sides, changes: ChangeLog, common: list[str], with_rows: bool, limit: int
 ) -> RowDiff:
-    if not cols_sql:
+    """Rows compared whole, as multisets: a row's copies in the new version minus its copies
+    in the old one are rows added (or, below zero, deleted)."""
+    if not common:
         return RowDiff(changes)
-    added_sql = f"SELECT {cols_sql} FROM after_t EXCEPT ALL SELECT {cols_sql} FROM before_t"
-    deleted_sql = f"SELECT {cols_sql} FROM before_t EXCEPT ALL SELECT {cols_sql} FROM after_t"
-    changes.rows_added = con.sql(f"SELECT count(*) FROM ({added_sql})").fetchall()[0][0]
-    changes.rows_deleted = con.sql(f"SELECT count(*) FROM ({deleted_sql})").fetchall()[0][0]
+    cols = ", ".join(quote_ident(c) for c in common)
+    # UNION ALL gives both sides the same column types, as EXCEPT ALL did (1 and 1.0 are one
+    # value, a column retyped from numbers to text compares by its text).
+    both = f"SELECT {cols}, 1 AS __side FROM after_t UNION ALL SELECT {cols}, -1 FROM before_t"
+    # Counting groups rows by a 128-bit hash of their JSON text: for a rewrite of 9M rows,
+    # 10 s under the memory limit where grouping the whole rows spilled them and took 77 s.
+    # Two different rows share a hash with odds of about n^2 / 2^129 (1e-25 for 10M rows).
+    row = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in common)
+    hashed = (
+        f"SELECT md5_number(to_json(struct_pack({row}))) AS __h, sum(__side) AS __net "
+        f"FROM ({both}) GROUP BY __h"
+    )
+    added, deleted = sides.values(
+        "SELECT coalesce(sum(__net) FILTER (WHERE __net > 0), 0), "
+        f"coalesce(-sum(__net) FILTER (WHERE __net < 0), 0) FROM ({hashed})"
+    )
+    changes.rows_added, changes.rows_deleted = int(added), int(deleted)
     if not with_rows:
         return RowDiff(changes)
-    return RowDiff(
-        changes,
-        added=con.sql(f"{added_sql} LIMIT {limit}").to_arrow_table(),
-        deleted=con.sql(f"{deleted_sql} LIMIT {limit}").to_arrow_table(),
-        updated=[],
-    )
+
+    # The rows themselves are grouped whole (exact; asked for with a limit, by `dataset diff`).
+    counted = f"SELECT {cols}, sum(__side) AS __net FROM ({both}) GROUP BY ALL"
+
+    def copies(sign: str) -> pa.Table:
+        # A row with n copies more on one side is n rows added (or deleted).
+        return sides.table(
+            f"SELECT {cols} FROM (SELECT *, unnest(range(abs(__net)::BIGINT)) "
+            f"FROM ({counted}) WHERE __net {sign} 0) LIMIT {limit}"
+        )
+
+    return RowDiff(changes, added=copies(">"), deleted=copies("<"), updated=[])
 
 
 def _updated_rows(
-    con: Any, key: str, value_cols: list[str], any_change: str, limit: int
+    sides: _Sides, keys: pa.Table, key: str, value_cols: list[str]
 ) -> list[dict[str, Any]]:
+    """The old and new values of the updated rows whose keys are ``keys`` (column ``k``)."""
     k = quote_ident(key)
-    keys = con.sql(
-        f"SELECT k FROM joined WHERE in_before AND in_after AND ({any_change}) "
-        f"ORDER BY k LIMIT {limit}"
-    ).to_arrow_table()
-    con.register("upd_keys", keys)
-    before = con.sql(
-        f"SELECT b.* FROM before_t b SEMI JOIN upd_keys u ON b.{k} = u.k"
-    ).to_arrow_table()
-    after = con.sql(
-        f"SELECT a.* FROM after_t a SEMI JOIN upd_keys u ON a.{k} = u.k"
-    ).to_arrow_table()
+    sides.con.register("upd_keys", keys)
+    before = sides.table(f"SELECT b.* FROM before_t b SEMI JOIN upd_keys u ON b.{k} = u.k")
+    after = sides.table(f"SELECT a.* FROM after_t a SEMI JOIN upd_keys u ON a.{k} = u.k")
     old_by_key = {r[key]: r for r in before.to_pylist()}
     out: list[dict[str, Any]] = []
     for new_row in sorted(after.to_pylist(), key=lambda r: str(r[key])):

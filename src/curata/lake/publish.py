@@ -413,9 +413,9 @@ class Publication:
 
 def _check_unique_key(ds: lance.LanceDataset, key: str, dataset: str) -> None:
     """The key column of the new content has no nulls and no duplicates."""
-    import duckdb
+    from curata.lake.query import duckdb_cursor
 
-    con = duckdb.connect()
+    con = duckdb_cursor()
     con.register("t", ds.scanner(columns=[key]).to_reader())
     k = quote_ident(key)
     dups = con.sql(
@@ -432,15 +432,16 @@ def _plan_upsert(ds: lance.LanceDataset, table: pa.Table, key: str) -> tuple[pa.
     Existing rows are looked up by key; each output row keeps the stored value of every column
     the input does not provide, so partial upserts never blank a column.
     """
-    import duckdb
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    from curata.lake.query import duckdb_cursor
 
     existing = ds.to_table(filter=pc.field(key).isin(table.column(key)))
     stored = ds.schema.names
     provided = [c for c in table.column_names if c != key and c in stored]
     new_cols = [c for c in table.column_names if c not in stored]
-    con = duckdb.connect()
+    con = duckdb_cursor()
     q = quote_ident
     inp = table.select([key, *provided, *new_cols]).append_column(
         "__i", pa.array(range(table.num_rows), pa.int64())

@@ -2,17 +2,20 @@
 
 ``local`` runs it in this process, or — when a step is CPU-heavy and more than one worker is
 allowed — in a pool of worker processes (spawned, not forked: Lance's threads do not survive a
-fork), with a bounded number of batches in flight so memory stays bounded. ``ray`` hands the
-same function to Ray Data's ``map_batches``.
+fork), with a bounded number of batches in flight so memory stays bounded; the step caches'
+lookup indexes are built once, in files the workers share. ``ray`` hands the same function to
+Ray Data's ``map_batches``.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from curata.pipeline.executor import BatchResult, PlannedStep, Segment
@@ -51,6 +54,28 @@ def map_batches(
 
 
 def _pool_map(segment: Segment, source: Iterator[pa.Table], workers: int) -> Iterator[BatchResult]:
+    with _shared_cache_indexes(segment):
+        yield from _pool_map_batches(segment, source, workers)
+
+
+@contextmanager
+def _shared_cache_indexes(segment: Segment) -> Iterator[None]:
+    """Build the lookup index of each step cache once, in files the workers map, instead of
+    in every worker (8 bytes a cached row per worker: 0.3 GiB each over 4 steps x 10M rows)."""
+    caches = [p.cache for p in segment.steps if p.cache is not None]
+    with tempfile.TemporaryDirectory(prefix="curata-cache-index-") as folder:
+        try:
+            for n, cache in enumerate(caches):  # two steps may have one fingerprint
+                cache.share_index(os.path.join(folder, str(n)))
+            yield
+        finally:
+            for cache in caches:
+                cache.unshare_index()
+
+
+def _pool_map_batches(
+    segment: Segment, source: Iterator[pa.Table], workers: int
+) -> Iterator[BatchResult]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
