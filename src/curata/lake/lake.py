@@ -26,7 +26,7 @@ from curata.lake import history
 from curata.lake import schema as t
 from curata.lake.catalog import Catalog, utcnow
 from curata.lake.dataset import Dataset
-from curata.lake.models import KINDS, DatasetInfo
+from curata.lake.models import KINDS, Commit, DatasetInfo
 from curata.lake.publish import Publication
 from curata.lake.refs import MAIN, Ref, parse_ref, validate_name
 from curata.lake.snapshot import Snapshot
@@ -253,7 +253,18 @@ class Lake:
             # (the commit now points at the compacted files): resolve it once more.
             return self._snapshot_once(ref)
 
-    def _snapshot_once(self, ref: Ref) -> Snapshot:
+    def resolve(self, ref: Ref | str) -> Commit:
+        """The commit a reference names, from the catalog alone (no data file is opened): the
+        cheap way to learn which version ``tickets@prod`` or the head is now.
+
+        Raises:
+            NotFound: as :meth:`snapshot`.
+        """
+        commit, _, _ = self._resolve(parse_ref(ref) if isinstance(ref, str) else ref)
+        return commit
+
+    def _resolve(self, ref: Ref) -> tuple[Commit, str, str | None]:
+        """The commit ``ref`` names, its dataset's storage path and primary key."""
         with self.catalog.read() as conn:
             row = history.dataset_row(conn, ref.name)
             version = history.resolve_version(conn, row, ref)
@@ -268,8 +279,11 @@ class Lake:
             commit = history.to_commit(commit_row, row.name, tags)
         if commit.pruned:
             raise NotFound(f"{commit.ref} was removed by `curata gc`; its data is gone.")
-        lance_ds = self.store.open_at(row.storage_path, commit.lance_version)
-        return Snapshot(commit, lance_ds, row.primary_key)
+        return commit, row.storage_path, row.primary_key
+
+    def _snapshot_once(self, ref: Ref) -> Snapshot:
+        commit, path, key = self._resolve(ref)
+        return Snapshot(commit, self.store.open_at(path, commit.lance_version), key)
 
     def query(self, sql: str) -> pa.Table:
         """Run DuckDB SQL where table names are dataset references: ``SELECT count(*) FROM

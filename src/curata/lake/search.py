@@ -106,11 +106,13 @@ def vector_search(
     *,
     filter: str | None = None,
     columns: list[str] | None = None,
+    schema: pa.Schema | None = None,
 ) -> pa.Table:
-    """The ``k`` rows nearest to ``query`` by cosine distance (column ``_distance``)."""
+    """The ``k`` rows nearest to ``query`` by cosine distance (column ``_distance``);
+    ``schema`` is ``ds.schema`` when the caller has it."""
     import numpy as np
 
-    if column not in ds.schema.names:
+    if column not in (schema or ds.schema).names:
         raise InvalidInput(f"{ds.uri} has no vector column {column!r}.")
     nearest = {
         "column": column,

@@ -206,6 +206,13 @@ class MiniLMEmbedder(Embedder):
         return _normalise(vectors)
 
 
+@functools.cache
+def _minilm() -> MiniLMEmbedder:
+    # One per process: it keeps its tokenizer, which takes ~30 ms to read for every sync or
+    # search otherwise (the model itself is kept by _sentence_transformer).
+    return MiniLMEmbedder()
+
+
 class OpenAIEmbedder(Embedder):
     """An OpenAI-compatible ``POST {base}/embeddings`` endpoint."""
 
@@ -385,7 +392,7 @@ def load_embedder(spec: str) -> Embedder:
     """
     spec = spec.strip()
     if spec == "minilm":
-        return MiniLMEmbedder()
+        return _minilm()
     if match := _HASH_DIM.match(spec):
         return HashEmbedder(int(match.group(1)))
     kind, _, model = spec.partition(":")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from curata.errors import AlreadyExists, InvalidInput
+from curata.errors import AlreadyExists, InvalidInput, StorageError
 from curata.rag.chunking import ChunkSettings
 from curata.rag.embedders import DEFAULT_EMBEDDER, load_embedder
 from curata.rag.manifest import (
@@ -27,6 +27,8 @@ from curata.rag.manifest import (
     chunks_dataset_name,
     load_manifest,
     publish_manifest,
+    read_manifest,
+    ref_text,
 )
 
 PII_MODES = ("off", "replace", "mask", "redact")
@@ -34,9 +36,21 @@ DEDUP_MODES = ("off", "exact", "near")
 
 if TYPE_CHECKING:
     from curata.lake import Lake
+    from curata.lake.snapshot import Snapshot
     from curata.rag.check import CheckReport
     from curata.rag.search import SearchHit
     from curata.rag.sync import Progress, SyncResult
+
+
+# How many versions' manifests and part snapshots a KnowledgeBase keeps open.
+KEPT_VERSIONS = 16
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Keep ``value`` under ``key``, forgetting the oldest entry past KEPT_VERSIONS."""
+    cache[key] = value
+    if len(cache) > KEPT_VERSIONS:
+        del cache[next(iter(cache))]
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,10 @@ class KnowledgeBase:
         self.lake = lake
         self.name = name
         load_manifest(lake, name)  # fails clearly when there is no such knowledge base
+        # A published version never changes, so what was read of one is kept: searches then
+        # cost one catalog read besides the search itself (see bench/bench_kb.py).
+        self._manifests: dict[tuple[int, int], Manifest] = {}
+        self._snapshots: dict[str, Snapshot] = {}
 
     def __repr__(self) -> str:
         return f"<KnowledgeBase {self.name}>"
@@ -174,7 +192,22 @@ class KnowledgeBase:
 
     def manifest(self, at: str | int | None = None) -> Manifest:
         """The knowledge base at ``at`` (a version, a tag, ``kb@REF``; default: head)."""
-        return load_manifest(self.lake, self.name, at)
+        commit = self.lake.resolve(ref_text(self.name, at))
+        # The Lance version too: gc may have compacted the version since it was read.
+        key = (commit.version, commit.lance_version)
+        found = self._manifests.get(key)
+        if found is None:
+            found = read_manifest(self.lake.ref(commit.ref))
+            _remember(self._manifests, key, found)
+        return found
+
+    def _snapshot(self, ref: str) -> Snapshot:
+        """The snapshot of a part (``kb.chunks@7``), opened once."""
+        found = self._snapshots.get(ref)
+        if found is None:
+            found = self.lake.ref(ref)
+            _remember(self._snapshots, ref, found)
+        return found
 
     @property
     def version(self) -> int:
@@ -202,10 +235,25 @@ class KnowledgeBase:
         """
         from curata.rag.search import search_manifest
 
-        manifest = self.manifest(at)
-        return search_manifest(
-            self.lake, manifest, query, k=k, mode=mode, embedder=embedder, filter=filter
-        )
+        def run() -> list[SearchHit]:
+            return search_manifest(
+                self.lake,
+                self.manifest(at),
+                query,
+                k=k,
+                mode=mode,
+                embedder=embedder,
+                filter=filter,
+                snapshot=self._snapshot,
+            )
+
+        try:
+            return run()
+        except StorageError:
+            # A kept snapshot's files may have been compacted away by gc since: read afresh.
+            self._manifests.clear()
+            self._snapshots.clear()
+            return run()
 
     def log(self) -> list[KbVersion]:
         """Versions, newest first, with what each sync did in its message."""

@@ -145,11 +145,12 @@ def load_manifest(lake: Lake, name: str, at: str | int | None = None) -> Manifes
             if kbs
             else f"Create one with `curata kb create {name}`.",
         )
-    ref = _ref_text(name, at)
+    ref = ref_text(name, at)
     return read_manifest(lake.ref(ref))
 
 
-def _ref_text(name: str, at: str | int | None) -> str:
+def ref_text(name: str, at: str | int | None) -> str:
+    """The reference to knowledge base ``name`` at ``at`` (``7``, ``prod``, ``kb@7``, None)."""
     if at is None or at == "":
         return name
     text = str(at)

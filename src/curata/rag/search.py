@@ -14,9 +14,12 @@ from curata.errors import InvalidInput, NotFound
 from curata.rag.embedders import load_embedder
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pyarrow as pa
 
     from curata.lake import Lake
+    from curata.lake.snapshot import Snapshot
     from curata.rag.manifest import Manifest
 
 MODES = ("vector", "keyword", "hybrid")
@@ -50,8 +53,11 @@ def search_manifest(
     mode: str = "hybrid",
     embedder: str | None = None,
     filter: str | None = None,
+    snapshot: Callable[[str], Snapshot] | None = None,
 ) -> list[SearchHit]:
-    """Search the chunks of one knowledge-base version; see :meth:`KnowledgeBase.search`."""
+    """Search the chunks of one knowledge-base version; see :meth:`KnowledgeBase.search`.
+
+    ``snapshot`` opens a part's snapshot from its ref (default: ``lake.ref``)."""
     if mode not in MODES:
         raise InvalidInput(f"Unknown search mode {mode!r}.", hint=f"Modes: {', '.join(MODES)}.")
     if k < 1:
@@ -64,19 +70,19 @@ def search_manifest(
             f"Knowledge base {manifest.name!r} has no chunks at version {manifest.version}.",
             hint=f"Run `curata kb sync {manifest.name} SOURCE` first.",
         )
-    snapshot = lake.ref(part.ref or "")
+    chunks = (snapshot or lake.ref)(part.ref or "")
     wide = max(k * 4, 20)
     if mode == "keyword":
         return _hits(
-            snapshot.search_text("text", query, k, filter=filter, columns=RESULT_COLUMNS), "_score"
+            chunks.search_text("text", query, k, filter=filter, columns=RESULT_COLUMNS), "_score"
         )[:k]
     vector = load_embedder(part.settings["embedder"]).embed_query(query)
-    nearest = snapshot.nearest(
+    nearest = chunks.nearest(
         "embedding", vector, wide if mode == "hybrid" else k, filter=filter, columns=RESULT_COLUMNS
     )
     if mode == "vector":
         return _hits(nearest, "_distance")[:k]
-    keyword = snapshot.search_text("text", query, wide, filter=filter, columns=RESULT_COLUMNS)
+    keyword = chunks.search_text("text", query, wide, filter=filter, columns=RESULT_COLUMNS)
     return _fuse([_hits(nearest, "_distance"), _hits(keyword, "_score")], k)
 
 
