@@ -268,6 +268,15 @@ def test_overlap_resolution_is_deterministic() -> None:
         assert resolve_overlaps(shuffled) == expected
 
 
+def test_pattern_matches_win_over_overlapping_model_guesses() -> None:
+    # A model may call "acme.com/help" an organisation (score 0.85): the URL stays.
+    url, org = PiiSpan("URL", 10, 23, 0.5), PiiSpan("ORGANIZATION", 10, 18, 0.85)
+    person = PiiSpan("PERSON", 0, 9, 0.85)
+    assert resolve_overlaps([url], [org, person]) == [person, url]
+    # Without the pattern match, the guess is kept.
+    assert resolve_overlaps([], [org]) == [org]
+
+
 def test_entities_select_what_is_reported() -> None:
     text = "ada@example.org +1 415-555-2671"
     assert found(text, entities=["PHONE_NUMBER"]) == [("PHONE_NUMBER", "+1 415-555-2671")]

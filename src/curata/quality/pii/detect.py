@@ -158,13 +158,14 @@ def detect_pii_batch(
     if alone:
         for i, text in present:
             results[i].extend(_scan(text, [0], alone, threshold))
+    guesses: list[list[PiiSpan]] = [[] for _ in texts]
     if ner is not None and wanted & set(NER_ENTITIES):
         from curata.quality.pii.ner import ner_spans
 
         named = ner_spans([t for _, t in present], ner, wanted)
         for (i, _), spans in zip(present, named, strict=True):
-            results[i].extend(s for s in spans if s.score >= threshold)
-    return [resolve_overlaps(spans) for spans in results]
+            guesses[i].extend(s for s in spans if s.score >= threshold)
+    return [resolve_overlaps(s, g) for s, g in zip(results, guesses, strict=True)]
 
 
 def _wanted_entities(
@@ -256,16 +257,22 @@ def _has_context(text: str, text_start: int, start: int, context: re.Pattern[str
     return context.search(" ".join(words).lower().replace("_", " ")) is not None
 
 
-def resolve_overlaps(spans: Iterable[PiiSpan]) -> list[PiiSpan]:
+def resolve_overlaps(spans: Iterable[PiiSpan], guesses: Iterable[PiiSpan] = ()) -> list[PiiSpan]:
     """Keep, of spans that overlap, the higher-scoring one, then the longer, then the earlier.
 
     The order is total (ties end on the entity name), so the result does not depend on the
-    order recognizers ran in.
+    order recognizers ran in. ``guesses`` (a language model's names, places and organisations)
+    come after all of ``spans``, whatever their scores: a pattern's match has a checked format,
+    and a model that calls ``acme.com/help`` an organisation must not hide the URL.
 
     Returns:
         Non-overlapping spans ordered by start.
     """
-    ranked = sorted(spans, key=lambda s: (-s.score, s.start - s.end, s.start, s.entity))
+
+    def rank(found: Iterable[PiiSpan]) -> list[PiiSpan]:
+        return sorted(found, key=lambda s: (-s.score, s.start - s.end, s.start, s.entity))
+
+    ranked = [*rank(spans), *rank(guesses)]
     kept: list[PiiSpan] = []
     kept_starts: list[int] = []
     for span in ranked:
