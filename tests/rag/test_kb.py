@@ -285,6 +285,35 @@ def test_rollback_publishes_an_earlier_state(kb: KnowledgeBase, corpus: Path) ->
     assert result.documents["changed"] == 1 and result.documents["deleted"] == 1
 
 
+def test_after_a_rollback_a_chunk_id_never_names_two_texts(kb: KnowledgeBase, corpus: Path) -> None:
+    backups = corpus / "server" / "backups.md"
+    kb.sync(str(corpus))  # @2: backups.md v1, 30 days
+    _edit(backups, "**30 days**", "**45 days**")
+    kb.sync(str(corpus))  # @3: v2, 45 days
+    kb.rollback(2)  # @4: v1 again
+    _edit(backups, "**45 days**", "**60 days**")
+
+    kb.sync(str(corpus))  # @5
+
+    assert _docs(kb)["server/backups.md"] == 3  # v2 is the 45 days of @3
+    # Deleted after another rollback, then back: past every version it ever had.
+    kb.rollback(2)  # @6
+    saved = backups.read_text()
+    backups.unlink()
+    kb.sync(str(corpus), delete_missing=True)  # @7
+    backups.write_text(saved.replace("**60 days**", "**90 days**"))
+    kb.sync(str(corpus))  # @8
+    assert _docs(kb)["server/backups.md"] == 4
+    texts: dict[str, set[str]] = {}
+    for version in range(2, 9):
+        part = kb.manifest(version).chunks()
+        table = kb.lake.ref(part.ref or "").to_arrow(columns=["chunk_id", "text"])
+        for chunk_id, text in zip(table["chunk_id"].to_pylist(), table["text"].to_pylist(),
+                                  strict=True):  # fmt: skip
+            texts.setdefault(chunk_id, set()).add(text)
+    assert {c: t for c, t in texts.items() if len(t) > 1} == {}
+
+
 def test_second_embedder_is_kept_in_sync(kb: KnowledgeBase, corpus: Path) -> None:
     kb.sync(str(corpus))
 

@@ -35,6 +35,8 @@ PII_MODES = ("off", "replace", "mask", "redact")
 DEDUP_MODES = ("off", "exact", "near")
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from curata.lake import Lake
     from curata.lake.snapshot import Snapshot
     from curata.rag.check import CheckReport
@@ -327,6 +329,7 @@ class KnowledgeBase:
         from curata.lake.refs import Ref
 
         target, head = self.manifest(at), self.manifest()
+        left_behind = _versions_left_behind(self.lake, head, target)
         parts = []
         with self.lake.publish(
             message=message or f"rollback to {self.name}@{target.version}"
@@ -344,6 +347,8 @@ class KnowledgeBase:
                 if old.version != part.version:
                     pub.revert(part.dataset, Ref(part.dataset, version=old.version))
                 parts.append(Part(part.role, part.dataset, part.version, part.settings))
+            if left_behind.num_rows:
+                pub.upsert(head.part(RETIRED).dataset, left_behind)
             new = publish_manifest(pub, Manifest(self.name, head.version, tuple(parts)))
         return new.version
 
@@ -360,3 +365,35 @@ class KnowledgeBase:
         from curata.rag.check import check_knowledge_base
 
         return check_knowledge_base(self.lake, self.manifest(), repair=repair)
+
+
+def _highest_versions(lake: Lake, manifest: Manifest) -> dict[str, int]:
+    """The highest version of each document up to ``manifest``: published or retired."""
+    highest: dict[str, int] = {}
+    for part, column in (
+        (manifest.documents, "doc_version"),
+        (manifest.part(RETIRED), "last_version"),
+    ):
+        if part.version is None:
+            continue
+        table = lake.ref(part.ref or "").to_arrow(columns=["doc_id", column])
+        for doc_id, version in zip(
+            table["doc_id"].to_pylist(), table[column].to_pylist(), strict=True
+        ):
+            highest[doc_id] = max(version, highest.get(doc_id, 0))
+    return highest
+
+
+def _versions_left_behind(lake: Lake, head: Manifest, target: Manifest) -> pa.Table:
+    """Rows of ``kb.retired`` for the document versions that rolling back from ``head`` to
+    ``target`` unpublishes, so that later syncs number past them."""
+    import pyarrow as pa
+
+    before, after = _highest_versions(lake, head), _highest_versions(lake, target)
+    left = sorted((d, v) for d, v in before.items() if v > after.get(d, 0))
+    return pa.table(
+        {
+            "doc_id": pa.array([d for d, _ in left], pa.string()),
+            "last_version": pa.array([v for _, v in left], pa.int64()),
+        }
+    )

@@ -2,11 +2,11 @@
 
 A knowledge base ``kb`` is a small dataset ``kb`` (kind ``knowledge_base``) plus its parts:
 ``kb.documents``, ``kb.chunks`` (the first embedder), ``kb.chunks.<embedder>`` for each
-further embedder, ``kb.retired`` (last version of deleted documents, so a document that comes
-back gets a new version number, never an old one) and ``kb.quarantine`` (what the last sync
-could not read). The manifest holds one row per part: its dataset and version, and settings.
-Every sync publishes the manifest together with the parts in one catalog transaction, so
-``kb@12`` names one consistent state of all of them.
+further embedder, ``kb.retired`` (the highest version of documents deleted or rolled back, so a
+document that comes back or changes again gets a new version number, never an old one) and
+``kb.quarantine`` (what the last sync could not read). The manifest holds one row per part: its
+dataset and version, and settings. Every sync publishes the manifest together with the parts in
+one catalog transaction, so ``kb@12`` names one consistent state of all of them.
 """
 
 from __future__ import annotations

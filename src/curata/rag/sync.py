@@ -363,7 +363,8 @@ def _previous_documents(lake: Lake, manifest: Manifest) -> dict[str, _Previous]:
 
 
 def _retired_versions(lake: Lake, manifest: Manifest, doc_ids: list[str]) -> dict[str, int]:
-    """Last versions of documents deleted earlier, for the ones listed again."""
+    """The highest versions of ``doc_ids`` that are no longer published (deleted, or left
+    behind by a rollback), for those that have one."""
     part = manifest.part(RETIRED)
     if part.version is None or not doc_ids:
         return {}
@@ -395,7 +396,7 @@ def _row(job: _Job, change: Change) -> dict[str, Any]:
     prev = job.previous.get(item.doc_id)
     return {
         "doc_id": item.doc_id,
-        "doc_version": None if prev is None else prev.doc_version + 1,
+        "doc_version": 0 if prev is None else prev.doc_version,  # numbered in _with_versions
         "content_hash": change.content_hash,
         "source": job.source.uri,
         "source_uri": item.uri,
@@ -408,12 +409,11 @@ def _row(job: _Job, change: Change) -> dict[str, Any]:
 
 
 def _with_versions(job: _Job, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Number new documents: 1, or one more than the version they had before a deletion."""
-    new = [r["doc_id"] for r in rows if r["doc_version"] is None]
-    retired = _retired_versions(job.lake, job.manifest, new)
+    """Number documents one above the highest version they ever had: the published one, or
+    one that a deletion or a rollback retired. So a version number never names two contents."""
+    retired = _retired_versions(job.lake, job.manifest, [r["doc_id"] for r in rows])
     for r in rows:
-        if r["doc_version"] is None:
-            r["doc_version"] = retired.get(r["doc_id"], 0) + 1
+        r["doc_version"] = max(r["doc_version"], retired.get(r["doc_id"], 0)) + 1
     return rows
 
 
@@ -584,6 +584,7 @@ def _publish(
     replaced = sorted(set(plan.changed) | set(deleted))
     result.chunks["removed"] = _removed_chunks(lake, manifest, replaced)
     summary = message or _message(result)
+    retired = _retired_rows(lake, manifest, previous, deleted)
     with lake.publish(message=summary, run_id=result.run_id) as pub:
         if pub.base_version(manifest.name) != manifest.version:
             raise Conflict(
@@ -599,18 +600,24 @@ def _publish(
         for part in manifest.chunk_parts:
             _replace_chunks(pub, part, replaced, embedded[part.settings["embedder"]], result)
         if deleted:
-            retired = pa.table(
-                {
-                    "doc_id": deleted,
-                    "last_version": pa.array(
-                        [previous[d].doc_version for d in deleted], pa.int64()
-                    ),
-                }
-            )
             pub.upsert(manifest.part(RETIRED).dataset, retired)
         _quarantine(pub, manifest, plan, result)
         new = publish_manifest(pub, manifest)
     result.version = new.version
+
+
+def _retired_rows(
+    lake: Lake, manifest: Manifest, previous: dict[str, _Previous], deleted: list[str]
+) -> pa.Table:
+    """Rows of ``kb.retired`` for ``deleted``: the highest version each had, which a rollback
+    may have retired before (above the one published now)."""
+    import pyarrow as pa
+
+    before = _retired_versions(lake, manifest, deleted)
+    last = [max(previous[d].doc_version, before.get(d, 0)) for d in deleted]
+    return pa.table(
+        {"doc_id": pa.array(deleted, pa.string()), "last_version": pa.array(last, pa.int64())}
+    )
 
 
 def _replace_chunks(
