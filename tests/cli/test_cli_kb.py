@@ -84,6 +84,24 @@ def test_check_fails_with_exit_code_1_on_inconsistency(kb: Path, cli: Cli) -> No
     result = cli("kb", "check", "hb", code=1)
 
     assert "head_moved" in result.stdout
+    assert "curata kb check hb --repair" in result.stdout
+
+
+def test_a_part_written_outside_kb_stops_the_sync_until_repaired(kb: Path, cli: Cli) -> None:
+    cli("dataset", "delete-rows", "hb.chunks", "--where", "doc_id = 'server/backups.md'")
+    (kb / "faq" / "new.md").write_text("# New\n\nA new question about exports.\n")
+
+    refused = cli("kb", "sync", "hb", str(kb), code=1)
+
+    assert "hb.chunks is at version 2, hb@2 uses 1" in refused.error
+    assert "curata kb check hb --repair" in refused.error
+    repaired = cli("kb", "check", "hb", "--repair")
+    assert "repaired: published hb@3" in repaired.stdout
+    assert cli("kb", "check", "hb").stdout == "hb@3: consistent\n"
+    hits = cli("kb", "search", "hb", "backups kept", "--mode", "keyword", "--json").json()
+    assert any(h["doc_id"] == "server/backups.md" for h in hits)
+    assert "1 new" in cli("kb", "sync", "hb", str(kb)).stdout
+    assert cli("kb", "check", "hb").stdout == "hb@4: consistent\n"
 
 
 def test_errors_name_the_input_and_what_to_do(project: Path, cli: Cli, corpus: Path) -> None:

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import curata
-from curata.errors import AlreadyExists, InvalidInput, NotFound
+from curata.errors import AlreadyExists, CurataError, InvalidInput, NotFound
 from curata.rag import KnowledgeBase
 
 if TYPE_CHECKING:
@@ -362,6 +362,23 @@ def test_check_finds_and_repairs_chunks_written_outside_a_sync(
     assert repaired.repaired_version is not None
     assert kb.check().ok
     assert any(c.startswith("server/backups.md#v1#") for c in _chunk_ids(kb))
+
+
+def test_a_rollback_also_undoes_writes_made_outside_the_knowledge_base(
+    kb: KnowledgeBase, corpus: Path
+) -> None:
+    kb.sync(str(corpus))
+    _edit(corpus / "server" / "backups.md", "**30 days**", "**45 days**")
+    kb.sync(str(corpus))
+    kb.lake.dataset(kb.manifest().chunks().dataset).delete("doc_id LIKE 'server/%'", message="x")
+    (corpus / "faq" / "new.md").write_text("# New\n\nA new question about exports.\n")
+    with pytest.raises(CurataError, match="written outside"):
+        kb.sync(str(corpus))
+
+    kb.rollback(3)
+
+    assert kb.check().ok
+    assert "45 days" in kb.search("backups kept", k=1, mode="keyword")[0].text
 
 
 def _with_version(kb: KnowledgeBase, dataset: str, version: int) -> pa.Table:

@@ -319,5 +319,7 @@ def check(
             console.print(f"{p.kind}: {p.message}; e.g. {', '.join(p.examples[:3])}", markup=False)
         if report.repaired_version is not None:
             console.print(f"repaired: published {name}@{report.repaired_version}", markup=False)
+        elif not repair:
+            console.print(f"Publish a fixed version with `curata kb check {name} --repair`.")
     if not report.ok and report.repaired_version is None:
         raise typer.Exit(1)

@@ -159,11 +159,11 @@ def _moved_heads(lake: Lake, manifest: Manifest) -> list[Problem]:
 def check_knowledge_base(lake: Lake, manifest: Manifest, *, repair: bool) -> CheckReport:
     """Check (and with ``repair`` fix) the head of a knowledge base."""
     report = CheckReport(manifest.name, manifest.version, find_problems(lake, manifest))
-    fixable = [p for p in report.problems if p.kind != "head_moved"]
-    if repair and fixable:
+    if repair and report.problems:
         from curata.rag.repair import repair_knowledge_base
 
-        report.repaired_version = repair_knowledge_base(lake, manifest)
+        moved = any(p.kind == "head_moved" for p in report.problems)
+        report.repaired_version = repair_knowledge_base(lake, manifest, moved=moved)
     return report
 
 

@@ -344,7 +344,8 @@ class KnowledgeBase:
                         )
                     parts.append(part)
                     continue
-                if old.version != part.version:
+                # Against the published head: a part written outside `curata kb` goes back too.
+                if old.version != pub.base_version(part.dataset):
                     pub.revert(part.dataset, Ref(part.dataset, version=old.version))
                 parts.append(Part(part.role, part.dataset, part.version, part.settings))
             if left_behind.num_rows:

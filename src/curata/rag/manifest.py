@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from curata.errors import InvalidInput, NotFound
+from curata.errors import CurataError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -173,3 +173,33 @@ def publish_manifest(pub: Publication, manifest: Manifest) -> Manifest:
     version = pub.resulting_version(manifest.name)
     assert version is not None
     return Manifest(manifest.name, version, parts)
+
+
+def moved_parts(pub: Publication, manifest: Manifest) -> list[tuple[Part, int | None]]:
+    """Parts written outside the knowledge base's commands since ``manifest``: each with its
+    published head, which is not the version the manifest uses."""
+    moved = []
+    for part in manifest.parts:
+        if part.version is not None:
+            head = pub.base_version(part.dataset)
+            if head != part.version:
+                moved.append((part, head))
+    return moved
+
+
+def refuse_moved_parts(pub: Publication, manifest: Manifest) -> None:
+    """Fail when a part was written outside the knowledge base's commands: what is published
+    next would silently take that write in, unchecked."""
+    moved = moved_parts(pub, manifest)
+    if moved:
+        what = "; ".join(
+            f"{p.dataset} is at version {head}, {manifest.name}@{manifest.version} uses {p.version}"
+            for p, head in moved
+        )
+        raise CurataError(
+            f"Knowledge base {manifest.name!r} was written outside `curata kb` ({what}); "
+            "nothing was published.",
+            hint=f"Run `curata kb check {manifest.name} --repair` to publish its parts as "
+            f"{manifest.name}@{manifest.version} has them (the other writes stay in their "
+            "datasets' history), then run this again.",
+        )

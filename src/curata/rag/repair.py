@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from curata.errors import Conflict
 from curata.rag.check import chunks_table, documents_table, inconsistencies
-from curata.rag.manifest import Manifest, publish_manifest
+from curata.rag.manifest import Manifest, moved_parts, publish_manifest
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,11 +41,14 @@ def _rechunk(lake: Lake, manifest: Manifest, doc_ids: list[str]) -> pa.Table:
     return step.process(docs).select(list(CHUNK_COLUMNS))
 
 
-def repair_knowledge_base(lake: Lake, manifest: Manifest) -> int | None:
-    """Publish a consistent version of the head; returns it (None: nothing to fix)."""
+def repair_knowledge_base(lake: Lake, manifest: Manifest, *, moved: bool = False) -> int | None:
+    """Publish a consistent version of the head; returns it (None: nothing to fix). With
+    ``moved``, parts written outside the knowledge base's commands go back to the versions
+    the head uses."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from curata.lake.refs import Ref
     from curata.rag.sync import SyncResult, _embed_all, _in_filter
 
     docs = documents_table(lake, manifest)
@@ -58,7 +61,7 @@ def repair_knowledge_base(lake: Lake, manifest: Manifest) -> int | None:
             missing = sorted(set(missing) | set(owners["doc_id"].to_pylist()))
         if orphans or missing:
             plans.append((part, orphans, missing))
-    if not plans:
+    if not plans and not moved:
         return None
     result = SyncResult(manifest.name, manifest.version, manifest.version)
     rebuilt = {}
@@ -72,6 +75,8 @@ def repair_knowledge_base(lake: Lake, manifest: Manifest) -> int | None:
     with lake.publish(message="kb check --repair") as pub:
         if pub.base_version(manifest.name) != manifest.version:
             raise Conflict(f"{manifest.name!r} changed during the repair.", hint="Run it again.")
+        for part, _head in moved_parts(pub, manifest):
+            pub.revert(part.dataset, Ref(part.dataset, version=part.version))
         for part, orphans, missing in plans:
             if orphans:
                 pub.delete(part.dataset, _in_filter("chunk_id", orphans))

@@ -32,6 +32,7 @@ from curata.rag.manifest import (
     Manifest,
     Part,
     publish_manifest,
+    refuse_moved_parts,
 )
 from curata.rag.steps import MAX_DOCUMENT_BYTES, ChunkStep, EmbedStep, ParseStep
 
@@ -591,6 +592,7 @@ def _publish(
                 f"Another sync of {manifest.name!r} published while this one ran.",
                 hint="Run the sync again; it will only do what is left.",
             )
+        refuse_moved_parts(pub, manifest)
         if documents.num_rows:
             pub.upsert(docs_part.dataset, documents)
         if plan.touched:
@@ -662,6 +664,7 @@ def _write_quarantine_only(lake: Lake, manifest: Manifest, plan: _Plan, result: 
     if not plan.failed and part.version is None:
         return
     with lake.publish(message=_message(result), run_id=result.run_id) as pub:
+        refuse_moved_parts(pub, manifest)
         _quarantine(pub, manifest, plan, result)
         new = publish_manifest(pub, manifest)
     result.version = new.version
@@ -732,6 +735,7 @@ def add_embedder(
                 f"{manifest.name!r} changed while the embedder was added.",
                 hint="Run the command again.",
             )
+        refuse_moved_parts(pub, manifest)
         if embedded.num_rows:
             pub.append(name, embedded)
             pub.index_for_search(name, vector="embedding", text="text")
