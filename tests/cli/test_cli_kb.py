@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from importlib.resources import files as package_files
 from pathlib import Path
@@ -102,6 +103,27 @@ def test_a_part_written_outside_kb_stops_the_sync_until_repaired(kb: Path, cli: 
     assert any(h["doc_id"] == "server/backups.md" for h in hits)
     assert "1 new" in cli("kb", "sync", "hb", str(kb)).stdout
     assert cli("kb", "check", "hb").stdout == "hb@4: consistent\n"
+
+
+def test_sync_a_jsonl_file_whose_text_and_id_have_other_names(
+    project: Path, cli: Cli, tmp_path: Path
+) -> None:
+    posts = tmp_path / "posts.jsonl"
+    rows = [
+        {"post_id": 17, "body": "How do I export my notes to Markdown?", "author": "ann"},
+        {"post_id": 18, "body": "Sync stops after the update to 4.3.", "author": "bob"},
+    ]
+    posts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cli("kb", "create", "forum", "--embedder", "hash:64")
+    wrong = cli("kb", "sync", "forum", str(posts)).stdout
+    assert "line 1 has no 'text' field (name the text's field with --text-field)" in wrong
+
+    synced = cli("kb", "sync", "forum", str(posts), "--text-field", "body",
+                 "--id-field", "post_id", "--json").json()  # fmt: skip
+
+    assert synced["documents"]["new"] == 2 and synced["failed"] == []
+    hits = cli("kb", "search", "forum", "export markdown", "-k", "1", "--json").json()
+    assert hits[0]["chunk_id"] == "17#v1#c0"
 
 
 def test_errors_name_the_input_and_what_to_do(project: Path, cli: Cli, corpus: Path) -> None:

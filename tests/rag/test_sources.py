@@ -353,9 +353,9 @@ def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
     reasons = [reason for _, reason in source.problems]
     assert "line 3 is not valid JSON" in reasons[0]
     assert reasons[1] == "line 5 is a JSON list, not an object"
-    assert reasons[2] == "line 6 has no 'text' field"
+    assert reasons[2] == "line 6 has no 'text' field (name the text's field with --text-field)"
     assert reasons[3] == "line 8 repeats the id 'faq-1' of line 1"
-    assert reasons[4] == "line 9 has a non-string 'text' field"
+    assert reasons[4].startswith("line 9 has a non-string 'text' field")
 
 
 def test_jsonl_gzip_other_fields_and_change_detection(tmp_path: Path) -> None:

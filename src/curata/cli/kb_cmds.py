@@ -101,6 +101,13 @@ def sync(
     exclude: Annotated[
         list[str] | None, typer.Option(metavar="GLOB", help="Skip paths matching; repeatable.")
     ] = None,
+    text_field: Annotated[
+        str, typer.Option(help="JSONL sources: the field holding each record's text.")
+    ] = "text",
+    id_field: Annotated[
+        str,
+        typer.Option(help="JSONL sources: the field holding each record's id ('': line numbers)."),
+    ] = "id",
     executor: Annotated[str, typer.Option(help="local (default) or ray.")] = "local",
     workers: Annotated[
         int | None, typer.Option(help="Worker processes for parsing (default: by input size).")
@@ -118,6 +125,8 @@ def sync(
         "delete_missing": delete_missing,
         "include": tuple(include or ()),
         "exclude": tuple(exclude or ()),
+        "text_field": text_field,
+        "id_field": id_field or None,
         "executor": executor,
         "workers": workers,
         "message": message,

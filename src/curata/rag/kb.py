@@ -291,13 +291,16 @@ class KnowledgeBase:
         include: tuple[str, ...] = (),
         exclude: tuple[str, ...] = (),
         storage_options: dict[str, Any] | None = None,
+        text_field: str = "text",
+        id_field: str | None = "id",
         executor: str = "local",
         workers: int | None = None,
         message: str | None = None,
         progress: Progress | None = None,
     ) -> SyncResult:
         """Bring the knowledge base in line with ``source`` (a folder, ``s3://bucket/prefix``
-        or a JSONL file); only new and changed documents are processed. See
+        or a JSONL file); only new and changed documents are processed. For a JSONL file,
+        ``text_field`` and ``id_field`` name the fields of each record's text and id. See
         :mod:`curata.rag.sync`."""
         from curata.rag.sync import sync_knowledge_base
 
@@ -309,6 +312,8 @@ class KnowledgeBase:
             include=include,
             exclude=exclude,
             storage_options=storage_options,
+            text_field=text_field,
+            id_field=id_field,
             executor=executor,
             workers=workers,
             message=message,

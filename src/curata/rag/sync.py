@@ -157,6 +157,8 @@ def sync_knowledge_base(
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
     storage_options: dict[str, Any] | None = None,
+    text_field: str = "text",
+    id_field: str | None = "id",
     executor: str = "local",
     workers: int | None = None,
     max_bytes: int = MAX_DOCUMENT_BYTES,
@@ -168,7 +170,12 @@ def sync_knowledge_base(
 
     started = time.perf_counter()
     source = open_source(
-        source_uri, include=include, exclude=exclude, storage_options=storage_options
+        source_uri,
+        include=include,
+        exclude=exclude,
+        text_field=text_field,
+        id_field=id_field,
+        storage_options=storage_options,
     )
     result = SyncResult(manifest.name, manifest.version, manifest.version)
     previous = _previous_documents(lake, manifest)

@@ -104,7 +104,8 @@ class JsonlSource:
         text = record.get(self.text_field)
         if not isinstance(text, str):
             problem = "has no" if text is None else "has a non-string"
-            self.problems.append((where, f"line {number} {problem} {self.text_field!r} field"))
+            reason = f"line {number} {problem} {self.text_field!r} field"
+            self.problems.append((where, f"{reason} (name the text's field with --text-field)"))
             return None
         doc_id = where
         if self.id_field is not None and record.get(self.id_field) not in (None, ""):
