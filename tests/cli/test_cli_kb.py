@@ -139,6 +139,10 @@ def test_errors_name_the_input_and_what_to_do(project: Path, cli: Cli, corpus: P
     assert "kb sync hb" in empty.stderr
     mode = cli("kb", "search", "hb", "x", "--mode", "fuzzy", code=2)
     assert "vector, keyword, hybrid" in mode.stderr
+    cli("kb", "sync", "hb", str(corpus))
+    where = cli("kb", "search", "hb", "x", "--filter", "doc_id ==", code=2)
+    assert "The filter 'doc_id ==' is not a SQL predicate over the chunks" in where.error
+    assert "Chunk columns: chunk_id, doc_id" in where.error
 
 
 def test_help_lists_every_kb_command(cli: Cli) -> None:

@@ -182,6 +182,11 @@ def test_search_filter_and_bad_arguments(kb: KnowledgeBase, corpus: Path) -> Non
         kb.search("   ")
     with pytest.raises(NotFound, match=r"hb@99|no version"):
         kb.search("x", at=99)
+    for mode in ("vector", "keyword", "hybrid"):
+        with pytest.raises(InvalidInput, match="The filter 'pages = 2' is not a SQL") as bad:
+            kb.search("backup", mode=mode, filter="pages = 2")
+        assert "No field named pages" in bad.value.message and ".lance" not in bad.value.message
+        assert bad.value.hint is not None and "doc_id, doc_version" in bad.value.hint
 
 
 def test_deleted_documents_go_only_with_delete_missing(kb: KnowledgeBase, corpus: Path) -> None:

@@ -71,12 +71,32 @@ def search_manifest(
             hint=f"Run `curata kb sync {manifest.name} SOURCE` first.",
         )
     chunks = (snapshot or lake.ref)(part.ref or "")
+    vector = (
+        None if mode == "keyword" else load_embedder(part.settings["embedder"]).embed_query(query)
+    )
+    try:
+        return _search(chunks, query, vector, k=k, mode=mode, filter=filter)
+    except InvalidInput as err:
+        if filter is None or err.__cause__ is None:  # not the search engine's
+            raise
+        reason = err.message.partition("Invalid user input: ")[2] or err.message
+        columns = [c for c in chunks.schema.names if c != "embedding"]
+        raise InvalidInput(
+            f"The filter {filter!r} is not a SQL predicate over the chunks: "
+            f"{reason.partition('. Valid fields are')[0]}",
+            hint=f"Chunk columns: {', '.join(columns)}; e.g. \"doc_id LIKE 'faq/%'\".",
+        ) from err
+
+
+def _search(
+    chunks: Snapshot, query: str, vector: Any, *, k: int, mode: str, filter: str | None
+) -> list[SearchHit]:
+    """Keyword search when ``vector`` (the query's embedding) is None, else vector or hybrid."""
     wide = max(k * 4, 20)
-    if mode == "keyword":
+    if vector is None:
         return _hits(
             chunks.search_text("text", query, k, filter=filter, columns=RESULT_COLUMNS), "_score"
         )[:k]
-    vector = load_embedder(part.settings["embedder"]).embed_query(query)
     nearest = chunks.nearest(
         "embedding", vector, wide if mode == "hybrid" else k, filter=filter, columns=RESULT_COLUMNS
     )
