@@ -126,6 +126,28 @@ def test_sync_a_jsonl_file_whose_text_and_id_have_other_names(
     assert hits[0]["chunk_id"] == "17#v1#c0"
 
 
+def test_max_bytes_sets_the_size_limit_the_failure_names(
+    project: Path, cli: Cli, tmp_path: Path
+) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "small.md").write_text("# Small\n\nA short note about exports.\n")
+    (folder / "large.txt").write_text("A long note about backups. " * 200)
+    cli("kb", "create", "notes", "--embedder", "hash:64")
+
+    limited = cli("kb", "sync", "notes", str(folder), "--max-bytes", "2000", "--json").json()
+
+    assert limited["failed"] == [
+        {
+            "doc_id": "large.txt",
+            "reason": "larger than the 2,000 bytes limit (raise it with kb sync --max-bytes, "
+            "or max_bytes=)",
+        }
+    ]
+    again = cli("kb", "sync", "notes", str(folder), "--max-bytes", "10000", "--json").json()
+    assert again["documents"]["new"] == 1 and again["failed"] == []
+
+
 def test_errors_name_the_input_and_what_to_do(project: Path, cli: Cli, corpus: Path) -> None:
     missing = cli("kb", "sync", "nope", str(corpus), code=2)
     assert "No knowledge base named 'nope'" in missing.stderr

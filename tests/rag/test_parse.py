@@ -186,7 +186,9 @@ def test_empty_and_blank_files() -> None:
 
 
 def test_size_limit_is_checked_first() -> None:
-    with pytest.raises(ParseError, match=r"larger than the 1,048 bytes limit \(set max_bytes\)"):
+    with pytest.raises(
+        ParseError, match=r"larger than the 1,048 bytes limit \(raise it with kb sync --max-bytes"
+    ):
         parse_document(b"x" * 2000, mime="text/plain", name="big.txt", max_bytes=1048)
     assert parse_document(b"x" * 2000, mime="text/plain", max_bytes=4096).text == "x" * 2000
     assert issubclass(ParseError, InvalidInput) and ParseError("a", "b").exit_code == 2

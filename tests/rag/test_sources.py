@@ -310,7 +310,12 @@ def test_oversized_file_is_refused_from_the_listed_size_without_reading(
     monkeypatch.setattr("builtins.open", spying_open)
     changes = detect_changes(items, {})
     assert [c.doc_id for c in changes] == ["small.txt"]
-    assert changes.failed == [("huge.txt", "larger than the 100 MB limit (set max_bytes)")]
+    assert changes.failed == [
+        (
+            "huge.txt",
+            "larger than the 100 MB limit (raise it with kb sync --max-bytes, or max_bytes=)",
+        )
+    ]
     assert not any(name.endswith("huge.txt") for name in opened)
     with pytest.raises(SourceError, match="larger than the 100 MB limit"):
         items[0].read_bytes(max_bytes=100 * 2**20)

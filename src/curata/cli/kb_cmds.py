@@ -108,6 +108,10 @@ def sync(
         str,
         typer.Option(help="JSONL sources: the field holding each record's id ('': line numbers)."),
     ] = "id",
+    max_bytes: Annotated[
+        int,
+        typer.Option(help="Files larger than this many bytes fail without being read.", min=1),
+    ] = 100 * 2**20,
     executor: Annotated[str, typer.Option(help="local (default) or ray.")] = "local",
     workers: Annotated[
         int | None, typer.Option(help="Worker processes for parsing (default: by input size).")
@@ -127,6 +131,7 @@ def sync(
         "exclude": tuple(exclude or ()),
         "text_field": text_field,
         "id_field": id_field or None,
+        "max_bytes": max_bytes,
         "executor": executor,
         "workers": workers,
         "message": message,

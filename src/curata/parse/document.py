@@ -68,7 +68,7 @@ class ParseError(InvalidInput):
 def size_limit_reason(max_bytes: int) -> str:
     """Why a document over ``max_bytes`` is refused: ``larger than the 100 MB limit (...)``."""
     shown = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes:,} bytes"
-    return f"larger than the {shown} limit (set max_bytes)"
+    return f"larger than the {shown} limit (raise it with kb sync --max-bytes, or max_bytes=)"
 
 
 def clean_text(text: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from curata.errors import AlreadyExists, InvalidInput, StorageError
+from curata.parse.document import DEFAULT_MAX_BYTES
 from curata.rag.chunking import ChunkSettings
 from curata.rag.embedders import DEFAULT_EMBEDDER, load_embedder
 from curata.rag.manifest import (
@@ -293,6 +294,7 @@ class KnowledgeBase:
         storage_options: dict[str, Any] | None = None,
         text_field: str = "text",
         id_field: str | None = "id",
+        max_bytes: int = DEFAULT_MAX_BYTES,
         executor: str = "local",
         workers: int | None = None,
         message: str | None = None,
@@ -300,8 +302,8 @@ class KnowledgeBase:
     ) -> SyncResult:
         """Bring the knowledge base in line with ``source`` (a folder, ``s3://bucket/prefix``
         or a JSONL file); only new and changed documents are processed. For a JSONL file,
-        ``text_field`` and ``id_field`` name the fields of each record's text and id. See
-        :mod:`curata.rag.sync`."""
+        ``text_field`` and ``id_field`` name the fields of each record's text and id. Files
+        larger than ``max_bytes`` are reported as failed, unread. See :mod:`curata.rag.sync`."""
         from curata.rag.sync import sync_knowledge_base
 
         return sync_knowledge_base(
@@ -314,6 +316,7 @@ class KnowledgeBase:
             storage_options=storage_options,
             text_field=text_field,
             id_field=id_field,
+            max_bytes=max_bytes,
             executor=executor,
             workers=workers,
             message=message,
