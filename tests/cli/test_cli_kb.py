@@ -167,6 +167,18 @@ def test_errors_name_the_input_and_what_to_do(project: Path, cli: Cli, corpus: P
     assert "Chunk columns: chunk_id, doc_id" in where.error
 
 
+def test_delete_missing_mirrors_the_source_as_its_help_says(kb: Path, cli: Cli) -> None:
+    help_text = " ".join(cli("kb", "sync", "--help").stdout.split())
+    assert "remove every document that SOURCE does not list, whichever source" in help_text
+
+    mirrored = cli("kb", "sync", "hb", str(kb / "faq"), "--delete-missing", "--json").json()
+
+    # Doc ids are relative to the source: faq/keyboard-shortcuts.txt goes too, and comes back
+    # as keyboard-shortcuts.txt.
+    assert mirrored["documents"]["deleted"] == 40
+    assert mirrored["documents"]["unchanged"] == 0 and mirrored["documents"]["new"] == 1
+
+
 def test_help_lists_every_kb_command(cli: Cli) -> None:
     out = cli("kb", "--help").stdout
     for command in ("create", "sync", "search", "log", "diff", "tag", "rollback",

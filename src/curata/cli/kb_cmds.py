@@ -91,7 +91,8 @@ def sync(
         bool,
         typer.Option(
             "--delete-missing",
-            help="Also remove documents of this source that are no longer in it.",
+            help="Also remove every document that SOURCE does not list, whichever source it "
+            "came from: the knowledge base then mirrors SOURCE.",
         ),
     ] = False,
     include: Annotated[
