@@ -62,7 +62,7 @@ bench: setup
 	done
 
 clean:
-	rm -rf build dist demo-lake bench/out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist curata-demo bench/out .pytest_cache .mypy_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -path ./$(VENV) -prune -o -name '*.egg-info' -type d -prune -exec rm -rf {} +
 

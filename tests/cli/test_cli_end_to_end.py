@@ -127,6 +127,19 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert hits[0]["doc_id"] == "server/backups.md" and "30 days" in hits[0]["text"]
 
 
+def test_make_demo_leaves_the_checkout_clean() -> None:
+    """`make demo` writes ./curata-demo in the checkout: git ignores it and `make clean`
+    removes it."""
+    root = Path(__file__).parents[2]
+    if not (root / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "curata-demo/"], cwd=root, check=False, timeout=30
+    )
+    assert ignored.returncode == 0
+    assert "curata-demo" in (root / "Makefile").read_text().split("\nclean:", 1)[1]
+
+
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.md").write_text("precious")
