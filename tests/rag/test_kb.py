@@ -240,6 +240,19 @@ def test_unreadable_documents_are_reported_and_quarantined(kb: KnowledgeBase, co
     assert kb.lake.ref(kb.manifest().part("quarantine").ref or "").count_rows() == 0
 
 
+def test_a_document_of_headings_alone_fails_saying_so(kb: KnowledgeBase, corpus: Path) -> None:
+    # `echo "# Title\n\nText"` writes one line, all of it a heading.
+    (corpus / "stub.md").write_text("# Title\\n\\nText that echo left on the heading line\n")
+    (corpus / "outline.html").write_text("<html><body><h1>Outline</h1><h2>Part</h2></body></html>")
+
+    result = kb.sync(str(corpus))
+
+    failed = {f["doc_id"]: f["reason"] for f in result.failed}
+    assert failed == dict.fromkeys(
+        ["outline.html", "stub.md"], "only headings, no text under them to index"
+    )
+
+
 def test_log_and_diff_describe_each_version(kb: KnowledgeBase, corpus: Path) -> None:
     kb.sync(str(corpus))
     _edit(corpus / "server" / "backups.md", "**30 days**", "**45 days**")

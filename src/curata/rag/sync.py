@@ -465,8 +465,12 @@ def _settle(
     good = docs.filter(pc.is_null(errors)).drop_columns(["error"])
     chunk_table = pa.concat_tables(chunks, promote_options="permissive").select(list(CHUNK_COLUMNS))
     no_chunks = set(good["doc_id"].to_pylist()) - set(chunk_table["doc_id"].to_pylist())
+    texts = dict(zip(good["doc_id"].to_pylist(), good["text"].to_pylist(), strict=True))
     for doc_id in sorted(no_chunks):
-        plan.failed.append({"doc_id": doc_id, "reason": "no text to index"})
+        # Chunks hold what is under a heading; headings alone are only their prefix.
+        headings = (texts[doc_id] or "").strip()
+        reason = "only headings, no text under them to index" if headings else "no text to index"
+        plan.failed.append({"doc_id": doc_id, "reason": reason})
     if no_chunks:
         good = good.filter(pc.invert(pc.is_in(good["doc_id"], pa.array(sorted(no_chunks)))))
     n_chunks = chunk_table.group_by("doc_id").aggregate([("chunk_id", "count")])
