@@ -220,6 +220,33 @@ def test_cli_reports_a_dead_endpoint(
     assert "error:" in error and "HTTP 500" in error and "/v1/embeddings" in error
 
 
+def test_an_endpoint_nobody_listens_on_says_what_to_check(
+    server: OpenAIServer,
+    lake: curata.Lake,
+    docs: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    from curata.cli import main
+
+    kb = KnowledgeBase.create(lake, "kb", embedder=SPEC)
+    kb.sync(str(docs))
+    with socket.socket() as sock:  # a port nothing listens on once it is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["--lake", str(tmp_path / "project"), "kb", "search", "kb", "sync daemon port"])
+    assert exit_.value.code == 1
+    error = " ".join(capsys.readouterr().err.split())
+    assert f"Could not reach http://127.0.0.1:{port}/v1/embeddings" in error
+    assert "the server is up and that OPENAI_BASE_URL is its API root" in error
+
+
 def test_sync_against_a_slow_endpoint_times_out_retries_and_fails(
     server: OpenAIServer, lake: curata.Lake, docs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -281,7 +281,11 @@ def _post_json(url: str, body: dict[str, Any], api_key: str, timeout: float) -> 
             hint="Check the model name, OPENAI_BASE_URL and OPENAI_API_KEY.",
         ) from err
     except (urllib.error.URLError, TimeoutError, OSError) as err:
-        raise EmbedderUnavailable(f"Could not reach {url}: {err}") from err
+        raise EmbedderUnavailable(
+            f"Could not reach {url}: {err}",
+            hint="Check that the server is up and that OPENAI_BASE_URL is its API root "
+            "(e.g. http://localhost:11434/v1 for Ollama).",
+        ) from err
     except http.client.HTTPException as err:  # e.g. the connection closed halfway through
         raise EmbedderUnavailable(f"Could not read the answer of {url}: {err!r}") from err
     try:
