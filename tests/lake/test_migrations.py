@@ -120,7 +120,7 @@ def test_an_old_catalog_is_upgraded_on_open_and_its_data_stays_readable(
     assert _tables(engine) == OLD_TABLES
 
     with curata.open(str(lake_dir)) as lake:
-        assert schema_revision(engine) == "0002"
+        assert schema_revision(engine) == "0003"
         assert _tables(engine) == OLD_TABLES | NEW_TABLES
 
         ds = lake.dataset("tickets")
@@ -148,9 +148,36 @@ def test_an_old_catalog_is_upgraded_on_open_and_its_data_stays_readable(
     # Opening again finds the catalog current and changes nothing.
     with curata.open(str(lake_dir)) as lake:
         assert [c.version for c in lake.dataset("tickets").log()] == [3, 2, 1]
-        assert schema_revision(lake.catalog.engine) == "0002"
+        assert schema_revision(lake.catalog.engine) == "0003"
 
 
 def test_a_fresh_lake_is_created_at_the_newest_revision(lake: curata.Lake) -> None:
-    assert schema_revision(lake.catalog.engine) == "0002"
+    assert schema_revision(lake.catalog.engine) == "0003"
     assert _tables(lake.catalog.engine) == OLD_TABLES | NEW_TABLES
+
+
+def test_runs_of_a_0002_catalog_read_back_without_an_owner(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
+    lake_dir = tmp_path / "project" / ".curata"
+    lake_dir.mkdir(parents=True)
+    (lake_dir / "lake.json").write_text(json.dumps({"format": 1, "catalog_url": catalog_url}))
+    engine = create_catalog_engine(catalog_url or f"sqlite:///{lake_dir / 'catalog.db'}")
+    cfg = alembic_config()
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.execute(
+            sa.text(
+                "INSERT INTO runs (id, job, status, params, started_at, metrics, inputs, "
+                "outputs) VALUES ('old-run', 'clean', 'running', '{}', :when, '{}', '[]', '[]')"
+            ),
+            {"when": datetime(2024, 5, 1, 12, 0, 0)},
+        )
+        conn.commit()
+
+    with curata.open(str(lake_dir)) as lake:
+        run = lake.run("old-run")
+        assert (run.status, run.owner) == ("running", None)  # nothing tells it is gone
+        assert schema_revision(engine) == "0003"
+    engine.dispose()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -163,12 +168,79 @@ def test_params_and_metrics_become_plain_json(lake: curata.Lake) -> None:
     assert run.metrics == {"inf": None, "n": {"x": 1.5}}
 
 
-def test_a_run_whose_process_died_stays_running(lake: curata.Lake) -> None:
+def test_a_run_of_a_live_process_is_running(lake: curata.Lake) -> None:
     run_id = _start(lake)
-    # Nothing finishes it: it is shown as running, with no end and no duration.
+    # Nothing finished it yet: it is shown as running, with no end and no duration.
     [run] = lake.runs()
     assert (run.id, run.status, run.ended_at) == (run_id, "running", None)
     assert run.to_dict()["seconds"] is None
+    assert run.owner is not None and run.owner["pid"] == os.getpid()
+
+
+def test_a_run_whose_process_was_killed_is_abandoned(
+    lake: curata.Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curata.cli import main
+
+    script = (
+        "import os, signal, sys, curata\n"
+        "lake = curata.open(sys.argv[1])\n"
+        "print(lake.start_run('sync', params={}, code_version=None, executor='local',"
+        " inputs=[]), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(lake.uri)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    run_id = child.stdout.strip()
+
+    run = lake.run(run_id)
+
+    assert (run.status, run.ended_at) == ("abandoned", None)
+    assert run.owner is not None and run.owner["host"] == socket.gethostname()
+    assert lake.runs()[0].status == "abandoned"
+    node = lake.lineage(f"run:{run_id}").node(f"run:{run_id}")
+    assert node.attributes["status"] == "abandoned"
+    # Only shown so: the catalog keeps it running, so a late finish_run would still work.
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["--lake", str(lake.uri), "runs", "show", run_id])
+    assert exit_.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"run {run_id} sync abandoned" in shown
+    assert f"(its process, pid {run.owner['pid']} on {socket.gethostname()}, ended" in shown
+
+
+def _set_owner(lake: curata.Lake, run_id: str, owner: dict[str, object]) -> None:
+    import sqlalchemy as sa
+
+    from curata.lake import schema
+
+    with lake.catalog.write() as conn:
+        conn.execute(sa.update(schema.runs).where(schema.runs.c.id == run_id).values(owner=owner))
+
+
+def test_a_run_of_another_machine_or_an_older_curata_stays_running(lake: curata.Lake) -> None:
+    elsewhere, unknown = _start(lake), _start(lake)
+    _set_owner(lake, elsewhere, {"host": "some-other-host", "pid": 2**22 + 1})
+    _set_owner(lake, unknown, {})
+
+    assert {r.id: r.status for r in lake.runs()} == {elsewhere: "running", unknown: "running"}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_a_run_whose_pid_now_names_another_process_is_abandoned(lake: curata.Lake) -> None:
+    run_id = _start(lake)
+    owner = lake.run(run_id).owner
+    assert owner is not None and "started" in owner
+    _set_owner(lake, run_id, {**owner, "started": owner["started"] - 1})
+
+    assert lake.run(run_id).status == "abandoned"
 
 
 # -- usages ----------------------------------------------------------------------------------

@@ -31,7 +31,12 @@ usage_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_STATUS_STYLE = {"succeeded": "green", "failed": "red", "running": "yellow"}
+_STATUS_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "running": "yellow",
+    "abandoned": "magenta",
+}
 _SHORT_ID = 12
 
 
@@ -109,6 +114,12 @@ def _print_run(run: Run) -> None:
         console.print(f"[red]error:[/] {escape(run.error)}")
     if run.status == "running":
         console.print("(still running, or its process ended without finishing it)")
+    elif run.status == "abandoned" and run.owner:
+        console.print(
+            f"(its process, pid {run.owner.get('pid')} on {run.owner.get('host')}, ended "
+            "without finishing it: killed or crashed)",
+            markup=False,
+        )
 
 
 # -- usages --------------------------------------------------------------------------------------

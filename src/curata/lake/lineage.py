@@ -26,7 +26,7 @@ from curata.lake import history
 from curata.lake import schema as t
 from curata.lake.models import iso
 from curata.lake.refs import parse_ref
-from curata.lake.runs import parse_consumer, run_row
+from curata.lake.runs import parse_consumer, run_row, shown_status
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -280,6 +280,7 @@ def _load(conn: Connection) -> _Catalog:
     run_rows = conn.execute(
         sa.select(runs.id, runs.job, runs.status, runs.started_at, runs.ended_at)
         .add_columns(runs.executor, runs.code_version, runs.inputs, runs.outputs, runs.error)
+        .add_columns(runs.owner)
         .order_by(runs.started_at, runs.id)
     ).all()
     for r in run_rows:
@@ -290,7 +291,7 @@ def _load(conn: Connection) -> _Catalog:
             {
                 "id": r.id,
                 "job": r.job,
-                "status": r.status,
+                "status": shown_status(r.status, r.owner),
                 "started_at": iso(r.started_at),
                 "ended_at": iso(r.ended_at),
                 "executor": r.executor,

@@ -25,6 +25,7 @@ from curata.lake import schema as t
 from curata.lake.catalog import utcnow
 from curata.lake.models import iso
 from curata.lake.refs import parse_ref
+from curata.lake.run_owner import current_owner, owner_is_gone
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
     from curata.lake.catalog import Catalog
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
-RUN_STATUSES = (RUNNING, SUCCEEDED, FAILED)
+#: shown, never stored: a running run whose process is known to be gone
+ABANDONED = "abandoned"
+RUN_STATUSES = (RUNNING, SUCCEEDED, FAILED, ABANDONED)
 CONSUMER_KINDS = ("model", "experiment", "evaluation", "deployment", "application", "other")
 MIN_ID_PREFIX = 6
 
@@ -48,7 +51,8 @@ def _aware(ts: datetime | None) -> datetime | None:
 class Run:
     """One execution of a step or pipeline, as the catalog records it.
 
-    A run whose process died before finishing stays ``running``: nothing watches it.
+    A run whose process died before finishing is ``abandoned`` when it is read on the machine
+    that ran it (see :mod:`curata.lake.run_owner`); read elsewhere, it stays ``running``.
     """
 
     id: str
@@ -63,6 +67,8 @@ class Run:
     inputs: list[str]
     outputs: list[str]
     error: str | None
+    #: the process that started it: ``host``, ``pid`` (and on Linux its identity)
+    owner: dict[str, Any] | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -87,6 +93,7 @@ class Run:
             "inputs": self.inputs,
             "outputs": self.outputs,
             "error": self.error,
+            "owner": self.owner,
         }
 
 
@@ -238,6 +245,7 @@ def start_run(
                 inputs=resolve_refs(conn, inputs, "inputs"),
                 outputs=[],
                 error=None,
+                owner=current_owner(),
             )
         )
     return run_id
@@ -291,13 +299,18 @@ def _stamped_commits(conn: Connection, run_id: str) -> list[str]:
     return [f"{r.name}@{r.version}" for r in conn.execute(q)]
 
 
+def shown_status(status: str, owner: dict[str, Any] | None) -> str:
+    """The stored status, or ``abandoned`` for a running run whose process is known gone."""
+    return ABANDONED if status == RUNNING and owner_is_gone(owner) else status
+
+
 def _to_run(row: sa.Row[Any]) -> Run:
     started = _aware(row.started_at)
     assert started is not None
     return Run(
         id=row.id,
         job=row.job,
-        status=row.status,
+        status=shown_status(row.status, row.owner),
         params=dict(row.params or {}),
         code_version=row.code_version,
         executor=row.executor,
@@ -307,6 +320,7 @@ def _to_run(row: sa.Row[Any]) -> Run:
         inputs=list(row.inputs or []),
         outputs=list(row.outputs or []),
         error=row.error,
+        owner=row.owner,
     )
 
 

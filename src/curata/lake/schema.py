@@ -70,6 +70,8 @@ runs = sa.Table(
     sa.Column("inputs", sa.JSON, nullable=False, default=list),
     sa.Column("outputs", sa.JSON, nullable=False, default=list),
     sa.Column("error", sa.Text, nullable=True),
+    # The process that started it (host, pid, ...): see curata.lake.run_owner.
+    sa.Column("owner", sa.JSON, nullable=True),
 )
 
 usages = sa.Table(
