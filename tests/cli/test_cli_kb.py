@@ -161,6 +161,11 @@ def test_errors_name_the_input_and_what_to_do(project: Path, cli: Cli, corpus: P
     assert "kb sync hb" in empty.stderr
     mode = cli("kb", "search", "hb", "x", "--mode", "fuzzy", code=2)
     assert "vector, keyword, hybrid" in mode.stderr
+    spark = cli("kb", "sync", "hb", str(corpus), "--executor", "spark", code=2)
+    assert "Unknown executor 'spark'" in spark.error and "Use local or ray" in spark.error
+    workers = cli("kb", "sync", "hb", str(corpus), "--workers", "0", code=2)
+    assert "--workers must be at least 1, not 0" in workers.error
+    assert cli("runs", "ls", "--json").json() == []  # refused before anything ran
     cli("kb", "sync", "hb", str(corpus))
     where = cli("kb", "search", "hb", "x", "--filter", "doc_id ==", code=2)
     assert "The filter 'doc_id ==' is not a SQL predicate over the chunks" in where.error

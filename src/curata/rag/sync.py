@@ -166,8 +166,13 @@ def sync_knowledge_base(
     progress: Progress | None = None,
 ) -> SyncResult:
     """Sync knowledge base ``manifest.name`` with ``source_uri``; see the module docstring."""
+    from curata.pipeline.run import EXECUTORS
     from curata.sources import open_source
 
+    if executor not in EXECUTORS:
+        raise InvalidInput(f"Unknown executor {executor!r}.", hint="Use local or ray.")
+    if workers is not None and workers < 1:
+        raise InvalidInput(f"--workers must be at least 1, not {workers}.")
     started = time.perf_counter()
     source = open_source(
         source_uri,
