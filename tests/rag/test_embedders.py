@@ -245,6 +245,14 @@ def test_an_endpoint_nobody_listens_on_says_what_to_check(
     error = " ".join(capsys.readouterr().err.split())
     assert f"Could not reach http://127.0.0.1:{port}/v1/embeddings" in error
     assert "the server is up and that OPENAI_BASE_URL is its API root" in error
+    # A sync says the same once, in its own terms.
+    (docs / "faq.md").write_text("# FAQ\n\nAsk in the support channel first.\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--lake", str(tmp_path / "project"), "kb", "sync", "kb", str(docs)])
+    assert exit_.value.code == 1
+    error = " ".join(capsys.readouterr().err.split())
+    assert "Connection refused>. Nothing was published. Check that the server is up" in error
+    assert "for Ollama); then run the sync again: texts embedded so far are cached" in error
 
 
 def test_sync_against_a_slow_endpoint_times_out_retries_and_fails(

@@ -561,10 +561,13 @@ def _embedding(results: Iterator[BatchResult], spec: str) -> Iterator[BatchResul
         yield from results
     except StepFailed as err:
         cause = err.__cause__ or err
+        what = cause.message if isinstance(cause, CurataError) else str(cause)
+        check = getattr(cause, "hint", None) or "Check the embedder (endpoint, credentials, model)"
         raise StepFailed(
-            f"Embedding with {spec} failed{_after_retries(cause)}: {cause}. Nothing was published.",
-            hint="Check the embedder (endpoint, credentials, model) and run the sync again; "
-            "texts embedded so far are cached and will not be sent again.",
+            f"Embedding with {spec} failed{_after_retries(cause)}: {what.rstrip('.')}. "
+            "Nothing was published.",
+            hint=f"{check.rstrip('.')}; then run the sync again: texts embedded so far are "
+            "cached and will not be sent again.",
         ) from cause
 
 
