@@ -148,6 +148,19 @@ def test_max_bytes_sets_the_size_limit_the_failure_names(
     assert again["documents"]["new"] == 1 and again["failed"] == []
 
 
+def test_a_file_no_parser_reads_fails_saying_what_to_do(
+    project: Path, cli: Cli, corpus: Path
+) -> None:
+    (corpus / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    cli("kb", "create", "hb", "--embedder", "hash:64")
+
+    out = cli("kb", "sync", "hb", str(corpus)).stdout
+
+    line = next(x for x in out.splitlines() if "logo.png" in x)
+    assert line.startswith("  failed: logo.png: no parser for image/png. Parsers exist for: ")
+    assert line.endswith("Exclude such files, or register_parser() one.")
+
+
 def test_errors_name_the_input_and_what_to_do(project: Path, cli: Cli, corpus: Path) -> None:
     missing = cli("kb", "sync", "nope", str(corpus), code=2)
     assert "No knowledge base named 'nope'" in missing.stderr

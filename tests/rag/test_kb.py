@@ -226,6 +226,7 @@ def test_unreadable_documents_are_reported_and_quarantined(kb: KnowledgeBase, co
 
     failed = {f["doc_id"]: f["reason"] for f in result.failed}
     assert set(failed) == {"broken.pdf", "binary.txt"}
+    assert failed["binary.txt"] == "binary data, not text (it contains NUL bytes)"
     assert "pdf" in failed["broken.pdf"].lower() and "binary" in failed["binary.txt"].lower()
     assert result.documents["failed"] == 2 and result.documents["new"] > 30
     quarantine = kb.lake.ref(kb.manifest().part("quarantine").ref or "").to_arrow()

@@ -117,8 +117,8 @@ def _reason(err: Exception) -> str:
     from curata.errors import CurataError
     from curata.parse import ParseError
 
-    if isinstance(err, ParseError):
-        return err.message
+    if isinstance(err, ParseError):  # the row names the document: the reason and what to do
+        return err.reason if err.hint is None else f"{err.reason}. {err.hint}"
     if isinstance(err, CurataError):
         return f"{err.message} {err.hint or ''}".strip()
     return f"the parser failed: {type(err).__name__}: {err}"
