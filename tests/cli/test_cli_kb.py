@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from importlib.resources import files as package_files
 from pathlib import Path
@@ -41,6 +42,18 @@ def test_create_and_sync_print_what_happened(project: Path, cli: Cli, corpus: Pa
     again = cli("kb", "sync", "hb", str(corpus))
     assert "nothing changed; hb stays at version 2" in again.stdout
     assert "0 new, 0 changed, 40 unchanged" in again.stdout
+
+
+def test_a_sync_that_only_stores_new_modification_times_says_so(kb: Path, cli: Cli) -> None:
+    os.utime(kb / "server" / "backups.md", (1_700_000_000, 1_700_000_000))
+
+    out = cli("kb", "sync", "hb", str(kb)).stdout
+
+    assert "0 new, 0 changed, 40 unchanged" in out
+    assert "1 unchanged document(s) with a new modification time: stored, so" in out
+    assert "published hb@3" in out
+    assert cli("kb", "log", "hb").stdout.splitlines()[0].endswith("0 failed, 1 touched")
+    assert "nothing changed; hb stays at version 3" in cli("kb", "sync", "hb", str(kb)).stdout
 
 
 def test_search_json_and_text(kb: Path, cli: Cli) -> None:

@@ -185,6 +185,12 @@ def _print_sync(result: SyncResult) -> None:
         console.print(f"  skipped: {dup['doc_id']} duplicates {dup['duplicate_of']}", markup=False)
     for failure in result.failed:
         console.print(f"  failed: {failure['doc_id']}: {failure['reason']}", markup=False)
+    if result.touched:
+        console.print(
+            f"{result.touched} unchanged document(s) with a new modification time: stored, so "
+            "the next sync does not read them again",
+            markup=False,
+        )
     if result.published:
         console.print(
             f"published {result.name}@{result.version} in {result.seconds:.1f}s", markup=False

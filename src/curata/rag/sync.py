@@ -80,6 +80,8 @@ class SyncResult:
     pii_redacted: int = 0
     #: new or changed documents skipped as duplicates (when the knowledge base dedups)
     duplicates: list[dict[str, str]] = field(default_factory=list)
+    #: unchanged documents with a new size or mtime (a touch, a copy), stored for the fast path
+    touched: int = 0
     seconds: float = 0.0
     run_id: str | None = None
 
@@ -97,6 +99,7 @@ class SyncResult:
             "failed": self.failed,
             "pii_redacted": self.pii_redacted,
             "duplicates": self.duplicates,
+            "touched": self.touched,
             "seconds": round(self.seconds, 3),
             "run_id": self.run_id,
         }
@@ -512,6 +515,7 @@ def _count(result: SyncResult, plan: _Plan, deleted: list[str]) -> None:
     )
     result.failed = sorted(plan.failed, key=lambda f: f["doc_id"])
     result.duplicates = plan.duplicates
+    result.touched = len(plan.touched)
 
 
 def _embed_all(
@@ -691,9 +695,10 @@ def _write_quarantine_only(lake: Lake, manifest: Manifest, plan: _Plan, result: 
 
 def _message(result: SyncResult) -> str:
     d = result.documents
+    touched = f", {result.touched} touched" if result.touched else ""
     return (
         f"sync: {d['new']} new, {d['changed']} changed, {d['deleted']} deleted, "
-        f"{d['failed']} failed"
+        f"{d['failed']} failed{touched}"
     )
 
 
