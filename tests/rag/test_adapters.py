@@ -156,6 +156,7 @@ def test_llamaindex_nodes_are_the_search_hits(kb: KnowledgeBase) -> None:
     for_llm = node.get_content(metadata_mode=MetadataMode.LLM)
     assert "heading: Sync" in for_llm and "source: " in for_llm
     assert "chunk_id" not in for_llm and "doc_version" not in for_llm
+    assert node.metadata["page"] is None and "page:" not in for_llm  # a markdown file
 
 
 def test_llamaindex_at_searches_an_older_version(kb: KnowledgeBase) -> None:

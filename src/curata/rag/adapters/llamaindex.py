@@ -136,11 +136,13 @@ class CurataLlamaRetriever(BaseRetriever):
 def _node(hit: SearchHit) -> TextNode:
     metadata: dict[str, Any] = hit.to_dict()
     del metadata["text"]
+    # The LLM is not told "page: None" for a file without pages, nor an empty heading.
+    empty = [key for key, value in metadata.items() if value is None or value == ""]
     return TextNode(
         id_=hit.chunk_id,
         text=hit.text,
         metadata=metadata,
-        excluded_llm_metadata_keys=list(HIDDEN_METADATA),
+        excluded_llm_metadata_keys=[*HIDDEN_METADATA, *empty],
         excluded_embed_metadata_keys=list(HIDDEN_METADATA),
         relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=hit.doc_id)},
     )
