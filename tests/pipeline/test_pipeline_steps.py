@@ -256,3 +256,42 @@ def test_a_broken_plugin_is_reported_by_name(
     with pytest.raises(InvalidInput) as err:
         registered_steps()
     assert f"Step plug-in {entry.split(maxsplit=1)[0]!r} {expected}" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (
+            "SELECT * EXCLUDE (lang), upper(text) AS loud FROM batch WHERE id > 1",
+            [{"id": 2, "text": "xy", "loud": "XY"}, {"id": 3, "text": "q", "loud": "Q"}],
+        ),
+        (
+            "SELECT * EXCLUDE (batch.lang) FROM batch WHERE id <> 2",
+            [{"id": 1, "text": "abc"}, {"id": 3, "text": "q"}],
+        ),
+        (
+            "SELECT COLUMNS('.*') FROM batch WHERE lang = 'en'",
+            [{"id": 1, "text": "abc", "lang": "en"}, {"id": 3, "text": "q", "lang": "en"}],
+        ),
+        (
+            "SELECT COLUMNS('^(id|text)$') FROM batch WHERE lang = 'en'",
+            [{"id": 1, "text": "abc"}, {"id": 3, "text": "q"}],
+        ),
+    ],
+)
+def test_sql_steps_with_star_variants_run_and_rerun_from_the_cache(
+    sqlite_lake: curata.Lake, query: str, expected: list[dict[str, object]]
+) -> None:
+    source = pa.table({"id": [1, 2, 3], "text": ["abc", "xy", "q"], "lang": ["en", "de", "en"]})
+    sqlite_lake.create_dataset("src").append(source)
+    step = {"step": "sql", "params": {"query": query}}
+    spec = parse_pipeline({"name": "stars", "input": "src", "steps": [step], "output": "picked"})
+    assert make_step("sql", {"query": query}).is_row_wise
+    first = run_pipeline(sqlite_lake, spec)
+    assert first.outputs == ["picked@1"]
+    assert sqlite_lake.ref("picked").to_arrow().to_pylist() == expected
+
+    sqlite_lake.dataset("src").append(pa.table({"id": [4], "text": ["zz"], "lang": ["fr"]}))
+    again = run_pipeline(sqlite_lake, spec)
+    assert again.steps[0].cache_hits == 3
+    assert sqlite_lake.ref("picked").to_arrow().to_pylist()[: len(expected)] == expected

@@ -68,11 +68,14 @@ class SqlStep(Step[SqlParams]):
             query = self._row_wise_query
         con.register("batch", batch)
         try:
-            return con.sql(query).to_arrow_table()
+            result = con.sql(query).to_arrow_table()
         except duckdb.Error as err:
             raise InvalidInput(f"Step {self.id!r}: the query failed: {err}") from err
         finally:
             con.unregister("batch")
+        while result.column_names.count(ROW_COLUMN) > 1:  # COLUMNS('regex') matched it too
+            result = result.remove_column(result.column_names.index(ROW_COLUMN))
+        return result
 
 
 def import_function(path: str) -> Callable[..., Any]:

@@ -58,7 +58,7 @@ def compile_row_wise(query: str) -> str | None:
         return None
     if _has_non_row_wise_function(con, node):
         return None
-    if not any(e.get("class") == "STAR" and not e.get("exclude_list") for e in node["select_list"]):
+    if not any(_star_keeps_row(e) for e in node["select_list"]):
         node["select_list"].append(
             {"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": "", "column_names": [ROW_COLUMN]}
         )
@@ -66,6 +66,21 @@ def compile_row_wise(query: str) -> str | None:
         "SELECT json_deserialize_sql(?)", [json.dumps(serialized)]
     ).fetchall()[0][0]
     return rewritten
+
+
+def _star_keeps_row(expr: dict[str, object]) -> bool:
+    """Whether a select-list entry is a ``*`` (or ``COLUMNS(*)``) that yields ``_row``: one
+    that neither excludes nor renames it. ``COLUMNS('regex')`` may or may not match it, so it
+    does not count (the step drops a second ``_row``)."""
+    if expr.get("class") != "STAR" or expr.get("expr") is not None:
+        return False
+    named = [n[-1] if isinstance(n, list) else n for n in _star_excludes(expr)]
+    for listed, field in (("qualified_exclude_list", None), ("rename_list", "key")):
+        items = expr.get(listed)
+        for item in items if isinstance(items, list) else []:
+            ref = item.get(field) if field else item
+            named.append(ref.get("column") if isinstance(ref, dict) else None)
+    return ROW_COLUMN not in {str(n).lower() for n in named}
 
 
 def _has_non_row_wise_function(con: object, node: object) -> bool:
@@ -104,9 +119,6 @@ def _walk(tree: object) -> tuple[set[str], set[str]]:
         elif isinstance(item, list):
             stack.extend(item)
     return classes, functions
-
-
-_ONE_SELECT = "A sql step takes exactly one SELECT statement (over the table `batch`)."
 
 
 @lru_cache(maxsize=256)
