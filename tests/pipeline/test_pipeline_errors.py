@@ -13,7 +13,7 @@ from pipeline_runner import ticket_rows
 from pipeline_steps import FLAKY_STATE
 
 import curata
-from curata.errors import QualityGateFailed
+from curata.errors import InvalidInput, NotFound, QualityGateFailed
 from curata.pipeline import executor
 from curata.pipeline.executor import StepFailed
 from curata.pipeline.run import RunResult, run_pipeline
@@ -29,9 +29,8 @@ def _run(lake: curata.Lake, path: Path, **options: Any) -> RunResult:
     return run_pipeline(lake, path, **{"batch_rows": 100, "workers": 1, **options})
 
 
-def _one_step(pipeline_file: PipelineFile, function: str, on_error: str = "fail") -> Path:
-    return pipeline_file(
-        f"""
+def _one_step_text(function: str, on_error: str = "fail") -> str:
+    return f"""
         name: one-step
         input: src
         steps:
@@ -41,7 +40,10 @@ def _one_step(pipeline_file: PipelineFile, function: str, on_error: str = "fail"
             params: {{function: "pipeline_steps:{function}"}}
         output: out
         """
-    )
+
+
+def _one_step(pipeline_file: PipelineFile, function: str, on_error: str = "fail") -> Path:
+    return pipeline_file(_one_step_text(function, on_error))
 
 
 @pytest.fixture
@@ -86,7 +88,7 @@ def test_a_step_that_keeps_timing_out_fails_the_run_after_the_retries(
     assert "Step 'shout' failed: TimeoutError: the model server did not answer" in str(err.value)
     assert step_log.calls() == [100] * (executor.RETRIES + 1)
     assert not sqlite_lake.has_dataset("out_quarantine")
-    assert sqlite_lake.dataset("out").info().version is None
+    assert not sqlite_lake.has_dataset("out")
 
 
 def test_a_terminal_error_fails_the_run_at_once_and_publishes_nothing(
@@ -206,8 +208,8 @@ def test_gates_fail_quarantine_or_warn(
     assert f"Gate 'no-german' failed: {len(german & set(range(100)))} row(s) match" in str(
         err.value
     )
-    assert lake.dataset("final").info().version is None
-    assert lake.dataset("shouted").info().version is None
+    assert not lake.has_dataset("final")
+    assert not lake.has_dataset("shouted")
 
     result = _run(lake, pipeline_file(GATED.format(action="quarantine", early="warn")))
     assert (result.quarantined, result.warned) == (len(german), 3)
@@ -258,3 +260,43 @@ def _lance_version(lake: curata.Lake, name: str) -> int:
     import lance
 
     return int(lance.dataset(str(Path(lake.uri) / "data" / f"{name}.lance")).latest_version)
+
+
+def test_a_failed_first_run_leaves_no_empty_output_behind(
+    lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile
+) -> None:
+    tickets(lake, N)
+    with pytest.raises(NotFound, match="No dataset named 'srcc'"):
+        _run(lake, pipeline_file(_one_step_text("shout").replace("input: src", "input: srcc")))
+    with pytest.raises(StepFailed):
+        _run(lake, _one_step(pipeline_file, "always_times_out"))
+    assert [d.name for d in lake.datasets()] == ["src"]
+
+
+def test_an_output_key_that_is_not_a_column_is_refused_by_name(
+    lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile
+) -> None:
+    tickets(lake, N)
+    text = _one_step_text("shout").replace("output: out", "output: {dataset: out, key: idd}")
+    with pytest.raises(InvalidInput) as err:
+        _run(lake, pipeline_file(text))
+    assert err.value.message == "Output 'out': key column 'idd' is not among its columns."
+    assert err.value.hint is not None and "id, text, lang" in err.value.hint
+    assert not lake.has_dataset("out")
+
+    # Fixed in the file, the run creates the output with the right key.
+    _run(lake, pipeline_file(text.replace("key: idd", "key: id")))
+    assert lake.dataset("out").info().key == "id"
+
+    # An existing keyed output whose new rows lack the key: refused, nothing published.
+    dropped = """
+        name: drop-key
+        input: src
+        steps:
+          - step: select
+            params: {columns: [text]}
+        output: out
+        """
+    with pytest.raises(InvalidInput, match="Key column 'id' is not in the input for 'out'"):
+        _run(lake, pipeline_file(dropped))
+    assert lake.dataset("out").info().version == 1

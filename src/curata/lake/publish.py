@@ -412,9 +412,14 @@ class Publication:
 
 
 def _check_unique_key(ds: lance.LanceDataset, key: str, dataset: str) -> None:
-    """The key column of the new content has no nulls and no duplicates."""
+    """The key column of the new content exists and has no nulls and no duplicates."""
     from curata.lake.query import duckdb_cursor
 
+    if key not in ds.schema.names:
+        raise InvalidInput(
+            f"Key column {key!r} is not in the input for {dataset!r}.",
+            hint=f"The input has columns {', '.join(ds.schema.names)}.",
+        )
     con = duckdb_cursor()
     con.register("t", ds.scanner(columns=[key]).to_reader())
     k = quote_ident(key)

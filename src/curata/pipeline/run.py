@@ -19,7 +19,7 @@ from curata.pipeline.executor import (
     StepStats,
     format_exception,
 )
-from curata.pipeline.spec import LoadedPipeline, PipelineSpec, load_pipeline
+from curata.pipeline.spec import LoadedPipeline, OutputSpec, PipelineSpec, load_pipeline
 from curata.pipeline.step import make_step
 
 if TYPE_CHECKING:
@@ -71,10 +71,13 @@ class RunResult:
 
 class _OutputWriter:
     """Collects one output's rows: streamed to uncommitted data files for overwrites, kept in
-    memory for appends and upserts."""
+    memory for appends and upserts. A new output dataset is created only once rows are ready
+    to be written, so a run that fails before leaves no empty dataset behind."""
 
-    def __init__(self, lake: Lake, dataset: str, mode: str) -> None:
-        self.lake, self.dataset, self.mode = lake, dataset, mode
+    def __init__(self, lake: Lake, output: OutputSpec) -> None:
+        self.lake, self.dataset, self.mode = lake, output.dataset, output.mode
+        self.key, self.kind = output.key, output.kind
+        self.created = False
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
         self.staged: StagedOverwrite | None = None
@@ -102,6 +105,7 @@ class _OutputWriter:
 
         if not self.pending or self.schema is None:
             return
+        self.create()
         reader = pa.Table.from_batches(
             [b for t in self.pending for b in t.to_batches()], schema=self.schema
         ).to_reader()
@@ -116,6 +120,20 @@ class _OutputWriter:
         self.staged = staged
         self.pending, self.pending_rows = [], 0
 
+    def create(self) -> None:
+        """Create the output dataset if it does not exist (with the key, once it is known to
+        be one of the output's columns)."""
+        if self.created or self.schema is None:
+            return
+        if not self.lake.has_dataset(self.dataset):
+            if self.key is not None and self.key not in self.schema.names:
+                raise InvalidInput(
+                    f"Output {self.dataset!r}: key column {self.key!r} is not among its columns.",
+                    hint=f"Columns: {', '.join(self.schema.names)}. Fix the output's `key:`.",
+                )
+            self.lake.create_dataset(self.dataset, kind=self.kind, key=self.key, exist_ok=True)
+        self.created = True
+
     def table(self) -> pa.Table:
         import pyarrow as pa
 
@@ -124,7 +142,7 @@ class _OutputWriter:
             [b for t in self.pending for b in t.to_batches()], schema=self.schema
         )
 
-    def publish(self, pub: Any, key: str | None) -> None:
+    def publish(self, pub: Any) -> None:
         if self.schema is None:
             return
         if self.mode == "overwrite":
@@ -136,7 +154,7 @@ class _OutputWriter:
         elif self.mode == "append":
             pub.append(self.dataset, self.table())
         else:
-            pub.upsert(self.dataset, self.table(), key=key)
+            pub.upsert(self.dataset, self.table(), key=self.key)
 
 
 def _input_batches(
@@ -281,8 +299,6 @@ def run_pipeline(
     gates = [(g, ids.index(g.after) if g.after else len(ids) - 1) for g in spec.gates]
     if dry_run:
         return _dry_run(lake, spec, planned, executor)
-    for out in spec.outputs:
-        lake.create_dataset(out.dataset, kind=out.kind, key=out.key, exist_ok=True)
     batches, inputs, total = _input_batches(lake, spec, batch_rows)
     started = time.perf_counter()
     run_id = lake.start_run(
@@ -297,7 +313,7 @@ def run_pipeline(
         inputs=inputs,
     )
     try:
-        writers = {o.dataset: _OutputWriter(lake, o.dataset, o.mode) for o in spec.outputs}
+        writers = {o.dataset: _OutputWriter(lake, o) for o in spec.outputs}
         stats = {p.id: StepStats(p.id, p.step.name) for p in planned}
         rejected: list[RejectedRow] = []
         counted = _Counted(batches)
@@ -453,11 +469,13 @@ def _publish(
     run_id: str,
 ) -> list[Any]:
     quarantine = [r for r in rejected if r.action == "quarantine"]
+    for writer in writers.values():
+        writer.create()
     if quarantine:
         lake.create_dataset(spec.quarantine_dataset, kind="records", exist_ok=True)
     with lake.publish(message=f"run {spec.name} ({run_id[:8]})", run_id=run_id) as pub:
         for out in spec.outputs:
-            writers[out.dataset].publish(pub, out.key)
+            writers[out.dataset].publish(pub)
         if quarantine or lake.has_dataset(spec.quarantine_dataset):
             # The quarantine holds the rows this run set aside (its history, the earlier runs').
             pub.overwrite(spec.quarantine_dataset, _quarantine_table(quarantine, run_id))
