@@ -185,6 +185,16 @@ def test_a_python_step_that_does_not_import_is_refused_before_any_work(
             "pipeline: Value error, output 'a': mode upsert needs a key",
         ),
         ("name: x\ninput: t\noutput: bad/name\n", 3, "outputs[0].dataset: Value error"),
+        (
+            "name: x\ninput: t\noutput:\n  dataset: a\n  kind: tabel\n",
+            5,
+            "outputs[0].kind: Value error, Unknown dataset kind 'tabel'. Kinds: documents,",
+        ),
+        (
+            "name: x\ninput: t\noutput:\n  dataset: a\n  key: 'ticket id'\n",
+            5,
+            "outputs[0].key: Value error, Invalid key column",
+        ),
         ("name: x\ninput: 't@'\noutput: a\n", 2, "input.dataset: Value error, Reference 't@'"),
         ("name: x\ninput: {files: 3}\noutput: a\n", 2, "input.files: Input should be a valid str"),
         (

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from curata.errors import InvalidInput, NotFound
+from curata.lake.models import KINDS
 from curata.lake.refs import parse_ref, validate_name
 
 GateAction = Literal["fail", "quarantine", "warn"]
@@ -110,6 +111,19 @@ class OutputSpec(_Strict):
     def _name(cls, value: str) -> str:
         with _field_error():
             return validate_name(value)
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        with _field_error():
+            return None if value is None else validate_name(value, "key column")
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if value not in KINDS:
+            raise ValueError(f"Unknown dataset kind {value!r}. Kinds: {', '.join(KINDS)}.")
+        return value
 
 
 class GateSpec(_Strict):
@@ -274,6 +288,8 @@ def _line(node: Any, loc: tuple[Any, ...]) -> int | None:
     best: int = node.start_mark.line + 1
     current = node
     for key in loc:
+        if isinstance(current, yaml.MappingNode) and isinstance(key, int):
+            continue  # `output: {dataset: ...}`, a mapping standing for a list of one
         if isinstance(current, yaml.MappingNode):
             match = next((v for k, v in current.value if k.value == key), None)
             if match is None and key == "outputs":  # the short form `output: NAME`
