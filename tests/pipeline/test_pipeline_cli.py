@@ -196,3 +196,53 @@ def test_the_installed_script_runs_a_pipeline_end_to_end(
     runs = lake.runs()
     assert [r.id for r in runs] == [second["id"], first["id"]]
     assert {r.status for r in runs} == {"succeeded"}
+
+
+def test_a_terminal_shows_a_bar_per_step_that_ends_full(
+    sqlite_lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile
+) -> None:
+    tickets(sqlite_lake, N)
+    path = pipeline_file(
+        """
+        name: bars
+        input: src
+        steps:
+          - step: sql
+            id: english
+            params: {query: "SELECT id, text FROM batch WHERE lang = 'en'"}
+          - step: select
+            id: ids
+            params: {columns: [id]}
+        output: out
+        """
+    )
+    script = shutil.which("curata", path=str(Path(sys.executable).parent)) or "curata"
+    primary, secondary = os.openpty()  # a terminal: progress bars are drawn
+    with subprocess.Popen(
+        [script, "--lake", sqlite_lake.uri, "run", str(path)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    ) as proc:
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal closed: the process ended
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=120) == 0
+    os.close(primary)
+    screen = _ANSI.sub("", b"".join(chunks).decode()).replace("\r", "\n")
+    english = N - len(range(0, N, 5))
+    last = {
+        step: [line for line in screen.splitlines() if line.startswith(step)][-1]
+        for step in ("english", "ids")
+    }
+    assert f"{N}/{N}" in last["english"]
+    # The second step sees only the rows the first kept: its bar still ends full.
+    assert f"{english}/{english}" in last["ids"]

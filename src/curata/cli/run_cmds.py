@@ -88,7 +88,11 @@ def _run_with_progress(
                 tasks[step] = bar.add_task(step, total=total)
             bar.update(tasks[step], completed=done, total=max(total or 0, done) or None)
 
-        return run_pipeline(lake, pipeline, workers=workers, progress=progress, **options)
+        result = run_pipeline(lake, pipeline, workers=workers, progress=progress, **options)
+        # A step after a filter sees fewer rows than the input has: its bar ends full anyway.
+        for task in bar.tasks:
+            bar.update(task.id, total=task.completed)
+        return result
 
 
 def _print_plan(result: RunResult) -> None:
