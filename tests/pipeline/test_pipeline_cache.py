@@ -137,6 +137,23 @@ def test_recompute_drops_the_cache_of_one_step_only(
     assert step_log.rows() == 0
 
 
+def test_recompute_in_a_dry_run_or_a_run_that_cannot_start_keeps_the_cache(
+    lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile, step_log: StepLog
+) -> None:
+    tickets(lake, N)
+    path = _pipeline(pipeline_file)
+    _run(lake, path)
+    plan = _run(lake, path, recompute=["shout"], dry_run=True)
+    assert plan.dry_run and lake.runs()[0].status == "succeeded"
+    missing = pipeline_file(path.read_text().replace("input: src", "input: src@9"), "v9.yaml")
+    with pytest.raises(curata.NotFound):
+        _run(lake, missing, recompute=["shout"])
+    step_log.clear()
+    result = _run(lake, path)
+    assert step_log.rows() == 0
+    assert result.steps[0].cache_hits == N
+
+
 def test_changed_params_miss_the_cache_and_old_params_still_hit_it(
     lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile, step_log: StepLog
 ) -> None:

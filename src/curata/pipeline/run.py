@@ -223,7 +223,8 @@ def _expand_files(pattern: str) -> list[str]:
 def plan_steps(
     lake: Lake, spec: PipelineSpec, *, no_cache: bool, recompute: Sequence[str]
 ) -> list[PlannedStep]:
-    """Instantiate the steps and open their caches."""
+    """Instantiate the steps and open their caches (``recompute`` is only checked here: the
+    caches are dropped once the run starts, never by a dry run or a run that cannot start)."""
     ids = [s.id for s in spec.steps]
     unknown = [r for r in recompute if r not in ids]
     if unknown:
@@ -237,8 +238,6 @@ def plan_steps(
         cache = None
         if step.is_row_wise and s.cache and not no_cache:
             cache = lake.step_cache(step.fingerprint)
-            if s.id in recompute:
-                cache.clear()
         planned.append(PlannedStep(step=step, on_error=s.on_error, cache=cache))
     return planned
 
@@ -300,6 +299,9 @@ def run_pipeline(
     if dry_run:
         return _dry_run(lake, spec, planned, executor)
     batches, inputs, total = _input_batches(lake, spec, batch_rows)
+    for p in planned:
+        if p.id in recompute and p.cache is not None:
+            p.cache.clear()
     started = time.perf_counter()
     run_id = lake.start_run(
         spec.name,
