@@ -129,6 +129,34 @@ def test_outputs_are_streamed_to_data_files_while_the_run_goes(
     assert published_outputs(sqlite_lake) == expected_outputs(source)
 
 
+@pytest.mark.parametrize("stage_rows", [100, run_module.STAGE_ROWS])
+def test_an_output_takes_new_columns_and_types_when_the_pipeline_changes(
+    lake: curata.Lake,
+    tickets: CreateTickets,
+    pipeline_file: PipelineFile,
+    monkeypatch: pytest.MonkeyPatch,
+    stage_rows: int,
+) -> None:
+    monkeypatch.setattr(run_module, "STAGE_ROWS", stage_rows)  # staged in pieces, or at the end
+    tickets(lake, N)
+    text = """
+        name: columns
+        input: src
+        steps:
+          - step: sql
+            params: {query: "SELECT id, text FROM batch"}
+        output: {dataset: out, key: id}
+        """
+    run_pipeline(lake, pipeline_file(text), batch_rows=50, workers=1)
+    changed = text.replace("SELECT id, text", "SELECT id, text, CAST(id AS VARCHAR) AS code")
+    result = run_pipeline(lake, pipeline_file(changed, "changed.yaml"), batch_rows=50, workers=1)
+    assert result.outputs == ["out@2"]
+    out = lake.ref("out@2").to_arrow()
+    assert out.column_names == ["id", "text", "code"]
+    assert out.column("code").to_pylist() == [str(i) for i in range(N)]
+    assert lake.ref("out@1").to_arrow().column_names == ["id", "text"]  # history intact
+
+
 def test_a_pipeline_over_files_records_them_as_inputs(
     sqlite_lake: curata.Lake, pipeline_file: PipelineFile, tmp_path: Path
 ) -> None:

@@ -187,7 +187,8 @@ class LanceStore:
 
     def write_new_fragments(self, path: str, reader: pa.RecordBatchReader) -> list[Any]:
         """Stream batches into data files for a dataset that will be overwritten, without
-        committing (no lock needed; the files stay invisible until committed)."""
+        committing (no lock needed; the files stay invisible until committed). The new content
+        may have another schema than the dataset has now."""
         import lance
 
         with lance_errors(f"Writing data files to {path}"):
@@ -196,6 +197,7 @@ class LanceStore:
                     reader,
                     self.uri(path),
                     schema=reader.schema,
+                    mode="overwrite",  # field ids of the new schema, not checked against the old
                     storage_options=self.storage_options,
                 )
             )
