@@ -186,6 +186,22 @@ def test_a_python_step_that_does_not_import_is_refused_before_any_work(
         ),
         ("name: x\ninput: t\noutput: bad/name\n", 3, "outputs[0].dataset: Value error"),
         (
+            "name: x\ninput: t\noutputs:\n  - {dataset: a}\n  - {dataset: a, after: s}\n"
+            "steps:\n  - {step: sql, id: s, params: {query: SELECT 1 FROM batch}}\n",
+            1,
+            "pipeline: Value error, output 'a' is listed twice",
+        ),
+        (
+            "name: x\ninput: t\noutput: a\nquarantine: a\n",
+            1,
+            "pipeline: Value error, the quarantine dataset 'a' is also an output",
+        ),
+        (
+            "name: x\ninput: t\noutputs:\n  - {dataset: a}\n  - {dataset: a_quarantine}\n",
+            1,
+            "the quarantine dataset 'a_quarantine' is also an output; name another with",
+        ),
+        (
             "name: x\ninput: t\noutput:\n  dataset: a\n  kind: tabel\n",
             5,
             "outputs[0].kind: Value error, Unknown dataset kind 'tabel'. Kinds: documents,",

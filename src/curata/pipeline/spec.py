@@ -172,7 +172,10 @@ class PipelineSpec(_Strict):
                 sid = f"{sid}-{len(ids) + 1}"
             ids.append(sid)
             spec.id = sid
+        names = [out.dataset for out in self.outputs]
         for out in self.outputs:
+            if names.count(out.dataset) > 1:
+                raise ValueError(f"output {out.dataset!r} is listed twice")
             if out.after is not None and out.after not in ids:
                 raise ValueError(f"output {out.dataset!r}: no step with id {out.after!r}")
             if out.mode == "upsert" and not out.key:
@@ -183,6 +186,11 @@ class PipelineSpec(_Strict):
         if self.quarantine is not None:
             with _field_error():
                 validate_name(self.quarantine, "quarantine dataset name")
+        if self.quarantine_dataset in names:  # its rows would replace the output's
+            raise ValueError(
+                f"the quarantine dataset {self.quarantine_dataset!r} is also an output; "
+                "name another with `quarantine:`"
+            )
         return self
 
     @property
