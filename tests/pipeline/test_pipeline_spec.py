@@ -192,6 +192,13 @@ def test_a_python_step_that_does_not_import_is_refused_before_any_work(
             "pipeline: Value error, output 'a' is listed twice",
         ),
         (
+            "name: x\ninput: t\noutput: a\nsteps:\n"
+            "  - {step: select, id: s, params: {columns: [a]}}\n"
+            "  - {step: select, id: s, params: {columns: [a]}}\n",
+            1,
+            "pipeline: Value error, step id 's' is used twice",
+        ),
+        (
             "name: x\ninput: t\noutput: a\nquarantine: a\n",
             1,
             "pipeline: Value error, the quarantine dataset 'a' is also an output",

@@ -168,6 +168,8 @@ class PipelineSpec(_Strict):
         ids: list[str] = []
         for spec in self.steps:
             sid = spec.id or spec.step
+            if sid in ids and spec.id is not None:  # --recompute and `after:` name one step
+                raise ValueError(f"step id {sid!r} is used twice")
             if sid in ids:
                 sid = f"{sid}-{len(ids) + 1}"
             ids.append(sid)
