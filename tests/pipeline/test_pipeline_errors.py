@@ -13,7 +13,7 @@ from pipeline_runner import ticket_rows
 from pipeline_steps import FLAKY_STATE
 
 import curata
-from curata.errors import InvalidInput, NotFound, QualityGateFailed
+from curata.errors import InvalidInput, MissingDependency, NotFound, QualityGateFailed
 from curata.pipeline import executor
 from curata.pipeline.executor import StepFailed
 from curata.pipeline.run import RunResult, run_pipeline
@@ -300,3 +300,20 @@ def test_an_output_key_that_is_not_a_column_is_refused_by_name(
     with pytest.raises(InvalidInput, match="Key column 'id' is not in the input for 'out'"):
         _run(lake, pipeline_file(dropped))
     assert lake.dataset("out").info().version == 1
+
+
+def test_the_ray_executor_without_ray_says_what_to_install_before_any_work(
+    sqlite_lake: curata.Lake,
+    tickets: CreateTickets,
+    pipeline_file: PipelineFile,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    tickets(sqlite_lake, N)
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with pytest.raises(MissingDependency) as err:
+        _run(sqlite_lake, _one_step(pipeline_file, "shout"), executor="ray")
+    assert err.value.hint == 'Install it with: pip install "curata[ray]"'
+    assert sqlite_lake.runs() == []
+    assert [d.name for d in sqlite_lake.datasets()] == ["src"]

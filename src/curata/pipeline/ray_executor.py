@@ -41,14 +41,24 @@ class _ApplySegment:
         }
 
 
-def ray_map_batches(segment: Segment, source: Iterator[pa.Table]) -> Iterator[BatchResult]:
-    """Apply the segment to every batch with Ray Data, yielding results in input order."""
+def require_ray() -> None:
+    """Import Ray, or say how to install it.
+
+    Raises:
+        MissingDependency: Ray is not installed.
+    """
     try:
-        import ray
-        import ray.data
+        import ray.data  # noqa: F401
     except ImportError as err:
         raise MissingDependency("ray", "ray", "The ray executor") from err
+
+
+def ray_map_batches(segment: Segment, source: Iterator[pa.Table]) -> Iterator[BatchResult]:
+    """Apply the segment to every batch with Ray Data, yielding results in input order."""
+    require_ray()
     import pyarrow as pa
+    import ray
+    import ray.data
 
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)

@@ -290,6 +290,10 @@ def run_pipeline(
     """
     if executor not in EXECUTORS:
         raise InvalidInput(f"Unknown executor {executor!r}.", hint="Use local or ray.")
+    if executor == "ray" and not dry_run:
+        from curata.pipeline.ray_executor import require_ray
+
+        require_ray()  # before any work: no run is recorded for a missing extra
     loaded = _load(pipeline)
     spec = loaded.spec
     planned = plan_steps(lake, spec, no_cache=no_cache, recompute=recompute)
