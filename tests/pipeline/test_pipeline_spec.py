@@ -246,3 +246,10 @@ def test_yaml_syntax_errors_name_line_and_column(pipeline_file: PipelineFile) ->
 def test_a_missing_file_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="does not exist"):
         load_pipeline(tmp_path / "nope.yaml")
+
+
+def test_a_file_that_is_not_utf8_names_its_line(pipeline_file: PipelineFile) -> None:
+    path = pipeline_file("name: x\ninput: t\n")
+    path.write_bytes(b"name: x\ninput: t\ndescription: caf\xe9 tickets\noutput: a\n")  # Latin-1
+    message = _error(path)
+    assert message.startswith(f"{path}:3: not UTF-8 text"), message

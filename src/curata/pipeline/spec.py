@@ -221,7 +221,15 @@ def load_pipeline(path: str | Path) -> LoadedPipeline:
     p = Path(path)
     if not p.is_file():
         raise NotFound(f"Pipeline file {p} does not exist.")
-    text = p.read_text(encoding="utf-8")
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise InvalidInput(
+            f"{p}:{line}: not UTF-8 text (byte {raw[err.start]:#x}).",
+            hint="Save the pipeline file as UTF-8.",
+        ) from err
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
