@@ -317,3 +317,55 @@ def test_the_ray_executor_without_ray_says_what_to_install_before_any_work(
     assert err.value.hint == 'Install it with: pip install "curata[ray]"'
     assert sqlite_lake.runs() == []
     assert [d.name for d in sqlite_lake.datasets()] == ["src"]
+
+
+CODES = """
+name: codes
+input: codes
+steps:
+  - step: STEP
+    id: to-int
+    on_error: ON_ERROR
+    params: PARAMS
+output: ints
+"""
+CAST = ("cast", "{columns: {n: int8}}")
+SQL_CAST = ("sql", '{query: "SELECT id, CAST(n AS TINYINT) AS n FROM batch"}')
+
+
+@pytest.mark.parametrize(("step", "params"), [CAST, SQL_CAST], ids=["cast", "sql"])
+def test_built_in_steps_that_fail_on_some_values_follow_on_error(
+    lake: curata.Lake, pipeline_file: PipelineFile, step: str, params: str
+) -> None:
+    import pyarrow as pa
+
+    codes = pa.table({"id": [1, 2, 3, 4], "n": ["1", "x", "3", "300"]})
+    lake.create_dataset("codes").append(codes)
+    text = CODES.replace("STEP", step).replace("PARAMS", params)
+    with pytest.raises(StepFailed) as err:
+        _run(lake, pipeline_file(text.replace("ON_ERROR", "fail")))
+    assert err.value.message.startswith("Step 'to-int' failed: ValueError: ")
+    assert "on_error: quarantine" in (err.value.hint or "")
+
+    result = _run(lake, pipeline_file(text.replace("ON_ERROR", "quarantine"), "q.yaml"))
+    assert result.quarantined == 2
+    assert lake.ref("ints").to_arrow().to_pylist() == [{"id": 1, "n": 1}, {"id": 3, "n": 3}]
+    held = sorted(lake.ref("ints_quarantine").to_arrow().to_pylist(), key=lambda r: r["row"])
+    assert [json.loads(h["row"])["id"] for h in held] == [2, 4]
+    assert {h["step"] for h in held} == {"to-int"}
+    assert all(h["error"].startswith("ValueError: ") for h in held)
+
+
+def test_a_step_over_the_whole_input_that_raises_fails_the_run_by_name(
+    lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile
+) -> None:
+    tickets(lake, N, bad={3})
+    text = _one_step_text("reject_bad", on_error="quarantine").replace(
+        'params: {function: "pipeline_steps:reject_bad"}',
+        'params: {function: "pipeline_steps:reject_bad", row_wise: false}',
+    )
+    with pytest.raises(StepFailed) as err:
+        _run(lake, pipeline_file(text))
+    assert err.value.message.startswith("Step 'shout' failed: ValueError: cannot shout")
+    assert "whole input" in (err.value.hint or "")
+    assert lake.runs()[0].status == "failed"

@@ -124,8 +124,12 @@ def test_builtin_rename_select_cast() -> None:
         make_step("select", {"columns": ["nope"]}, id="pick").process(batch)
     assert "Step 'pick': no column(s) nope" in err.value.message
     assert err.value.hint == "Columns: id, text, extra."
-    with pytest.raises(InvalidInput, match="Step 'to-int'"):
+    # A value that does not convert is the row's error (on_error applies); a cast no value
+    # can make is the pipeline's.
+    with pytest.raises(ValueError, match="Failed to parse string"):
         make_step("cast", {"columns": {"text": "int64"}}, id="to-int").process(batch)
+    with pytest.raises(InvalidInput, match="Step 'to-list'"):
+        make_step("cast", {"columns": {"extra": "list<string>"}}, id="to-list").process(batch)
 
 
 def test_arrow_type_names() -> None:

@@ -69,6 +69,8 @@ class SqlStep(Step[SqlParams]):
         con.register("batch", batch)
         try:
             result = con.sql(query).to_arrow_table()
+        except duckdb.DataError as err:  # a value that does not convert: `on_error` applies
+            raise ValueError(str(err)) from err
         except duckdb.Error as err:
             raise InvalidInput(f"Step {self.id!r}: the query failed: {err}") from err
         finally:
@@ -255,8 +257,10 @@ class CastStep(Step[CastParams]):
         ]
         try:
             return batch.cast(pa.schema(fields), safe=self.params.safe)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        except pa.ArrowNotImplementedError as err:
             raise InvalidInput(f"Step {self.id!r}: {err}") from err
+        except pa.ArrowInvalid as err:  # a value that does not convert: `on_error` applies
+            raise ValueError(str(err)) from err
 
     def column_lineage(self, input_columns: list[str]) -> dict[str, list[str]]:
         return {c: [c] for c in input_columns}

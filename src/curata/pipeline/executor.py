@@ -171,6 +171,20 @@ def _run_row_wise(
         return _concat([left, right])
 
 
+def _call_whole(planned: PlannedStep, table: pa.Table, stats: StepStats) -> pa.Table:
+    """A step over the whole input: no rows can be set aside, whatever ``on_error`` says."""
+    try:
+        return _call(planned.step, table, stats)
+    except CurataError:
+        raise
+    except Exception as err:
+        raise StepFailed(
+            f"Step {planned.id!r} failed: {_describe(err)}",
+            hint="The step takes the whole input at once, so no rows can be set aside: fix "
+            "the data or the step.",
+        ) from err
+
+
 def _process_rows(
     planned: PlannedStep, table: pa.Table, stats: StepStats, rejected: list[RejectedRow]
 ) -> pa.Table:
@@ -394,7 +408,7 @@ def apply_steps(
             s.computed += table.num_rows
             table = out.drop_columns([ROW_COLUMN]) if ROW_COLUMN in out.column_names else out
         else:
-            table = _call(planned.step, table, s)
+            table = _call_whole(planned, table, s)
             s.computed += s.rows_in
         s.seconds = time.perf_counter() - started
         s.rows_out = table.num_rows
