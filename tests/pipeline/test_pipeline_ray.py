@@ -80,3 +80,19 @@ def test_ray_and_local_executors_publish_identical_outputs(local_ray: None, tmp_
     assert on_ray.steps[0].cache_hits >= N - N // 100 - 3
     for lake in lakes.values():
         lake.close()
+
+
+def test_a_failing_step_on_ray_fails_the_run_with_curatas_error(
+    local_ray: None, tmp_path: Path
+) -> None:
+    from curata.pipeline.executor import StepFailed
+
+    pipeline = tmp_path / "failing.yaml"
+    pipeline.write_text(reference_pipeline().replace("on_error: quarantine", "on_error: fail"))
+    lake = curata.init(str(tmp_path / "lake"))
+    lake.create_dataset("src", key="id").append(ticket_rows(range(N), bad={1234}))
+    with pytest.raises(StepFailed, match="Step 'shout' failed: ValueError: cannot shout"):
+        run_pipeline(lake, pipeline, batch_rows=BATCH_ROWS, executor="ray")
+    assert [d.name for d in lake.datasets()] == ["src"]
+    assert lake.runs()[0].status == "failed"
+    lake.close()

@@ -13,7 +13,7 @@ import pickle
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from curata.errors import MissingDependency
+from curata.errors import CurataError, MissingDependency
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -33,7 +33,11 @@ class _ApplySegment:
     def __call__(self, batch: pa.Table) -> dict[str, Any]:
         import numpy as np
 
-        result = self.segment.apply(batch.drop_columns(["__seq"]))
+        result: BatchResult | CurataError
+        try:
+            result = self.segment.apply(batch.drop_columns(["__seq"]))
+        except CurataError as err:  # raised by the driver as it is, not wrapped by Ray
+            result = err
         seq = batch.column("__seq")[0].as_py()
         return {
             "__seq": np.array([seq]),
@@ -83,6 +87,9 @@ def ray_map_batches(segment: Segment, source: Iterator[pa.Table]) -> Iterator[Ba
     )
     results: dict[int, BatchResult] = {}
     for row in dataset.iter_rows():
-        results[int(row["__seq"])] = pickle.loads(row[RESULT_COLUMN])
+        result = pickle.loads(row[RESULT_COLUMN])
+        if isinstance(result, CurataError):
+            raise result
+        results[int(row["__seq"])] = result
     for seq in sorted(results):
         yield results[seq]
