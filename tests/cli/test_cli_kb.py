@@ -198,16 +198,53 @@ def test_errors_name_the_input_and_what_to_do(project: Path, cli: Cli, corpus: P
     assert "Chunk columns: chunk_id, doc_id" in where.error
 
 
-def test_delete_missing_mirrors_the_source_as_its_help_says(kb: Path, cli: Cli) -> None:
+def test_delete_missing_keeps_other_sources_documents_as_its_help_says(kb: Path, cli: Cli) -> None:
     help_text = " ".join(cli("kb", "sync", "--help").stdout.split())
-    assert "remove every document that SOURCE does not list, whichever source" in help_text
+    assert "no longer lists; documents of other sources stay." in help_text
+    (kb / "faq" / "keyboard-shortcuts.txt").unlink()
+    (kb / "faq" / "gone.txt").write_text("Only the faq folder has this page.")
 
-    mirrored = cli("kb", "sync", "hb", str(kb / "faq"), "--delete-missing", "--json").json()
+    faq = cli("kb", "sync", "hb", str(kb / "faq"), "--delete-missing", "--json").json()
+    handbook = cli("kb", "sync", "hb", str(kb), "--delete-missing", "--json").json()
 
-    # Doc ids are relative to the source: faq/keyboard-shortcuts.txt goes too, and comes back
-    # as keyboard-shortcuts.txt.
-    assert mirrored["documents"]["deleted"] == 40
-    assert mirrored["documents"]["unchanged"] == 0 and mirrored["documents"]["new"] == 1
+    # The faq folder is a source of its own: its sync removes none of the handbook's 40.
+    assert (faq["documents"]["new"], faq["documents"]["deleted"]) == (1, 0)
+    assert handbook["documents"]["deleted"] == 1  # faq/keyboard-shortcuts.txt
+    assert handbook["documents"]["new"] == 1  # faq/gone.txt, from the handbook this time
+    assert handbook["documents"]["unchanged"] == 39
+
+
+def test_a_doc_id_taken_by_another_source_fails_until_a_prefix_is_given(
+    kb: Path, cli: Cli, tmp_path: Path
+) -> None:
+    other = tmp_path / "more"
+    (other / "faq").mkdir(parents=True)
+    (other / "faq" / "keyboard-shortcuts.txt").write_text("Ctrl+K opens the command palette.")
+    (other / "pricing.md").write_text("# Pricing\n\nThe team plan costs nine euros.")
+
+    clash = cli("kb", "sync", "hb", str(other))
+
+    assert "1 new, 0 changed, 0 unchanged, 0 deleted, 1 failed" in clash.stdout
+    assert (
+        f"  failed: faq/keyboard-shortcuts.txt: published from {kb} already, so this one from "
+        f"{other} was not indexed (one document per doc id; the published one stays). To index "
+        f"both, run `curata kb sync hb {other} --prefix more --delete-missing` (this document "
+        "becomes more/faq/keyboard-shortcuts.txt; --delete-missing renames the ones indexed "
+        "from it)"
+    ) in clash.stdout
+    refused = cli("kb", "sync", "hb", str(other), "--prefix", "more", code=2)
+    assert f"The documents of {other} are in 'hb' with no prefix" in refused.error
+    assert "add --delete-missing (delete_missing=True)" in refused.error
+    bad = cli("kb", "sync", "hb", str(other), "--prefix", "../more", code=2)
+    assert "The prefix '../more' is not a relative path." in bad.error
+
+    renamed = cli("kb", "sync", "hb", str(other), "--prefix", "more", "--delete-missing")
+
+    assert "2 new, 0 changed, 0 unchanged, 1 deleted, 0 failed" in renamed.stdout
+    again = cli("kb", "sync", "hb", str(other), "--json").json()  # the prefix is remembered
+    assert again["documents"]["unchanged"] == 2 and again["failed"] == []
+    hits = cli("kb", "search", "hb", "command palette", "--mode", "keyword", "--json").json()
+    assert hits[0]["doc_id"] == "more/faq/keyboard-shortcuts.txt"
 
 
 def test_help_lists_every_kb_command(cli: Cli) -> None:

@@ -91,10 +91,20 @@ def sync(
         bool,
         typer.Option(
             "--delete-missing",
-            help="Also remove every document that SOURCE does not list, whichever source it "
-            "came from: the knowledge base then mirrors SOURCE.",
+            help="Also remove the documents read from SOURCE before that it no longer lists; "
+            "documents of other sources stay.",
         ),
     ] = False,
+    prefix: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PREFIX",
+            help="Put PREFIX/ in front of every doc id from SOURCE (faq -> faq/README.md), "
+            "so that two sources with the same file names fit in one knowledge base. "
+            "Remembered for SOURCE: later syncs may leave it out; a different one is refused "
+            "unless --delete-missing renames the documents.",
+        ),
+    ] = None,
     include: Annotated[
         list[str] | None,
         typer.Option(metavar="GLOB", help="Only paths matching (e.g. '**/*.md'); repeatable."),
@@ -124,10 +134,15 @@ def sync(
 
     Unchanged documents cost a directory listing; changed ones are re-chunked, and only chunk
     texts never embedded before are sent to the model. Files that cannot be read are
-    reported (and kept in NAME.quarantine); the sync goes on with the rest."""
+    reported (and kept in NAME.quarantine); the sync goes on with the rest.
+
+    Several sources can feed one knowledge base. A document whose doc id is already
+    published from another source is reported as failed and not indexed; give one of the
+    sources a --prefix."""
     kb = _kb(ctx, name)
     options: dict[str, Any] = {
         "delete_missing": delete_missing,
+        "prefix": prefix,
         "include": tuple(include or ()),
         "exclude": tuple(exclude or ()),
         "text_field": text_field,

@@ -289,6 +289,7 @@ class KnowledgeBase:
         source: str,
         *,
         delete_missing: bool = False,
+        prefix: str | None = None,
         include: tuple[str, ...] = (),
         exclude: tuple[str, ...] = (),
         storage_options: dict[str, Any] | None = None,
@@ -303,7 +304,14 @@ class KnowledgeBase:
         """Bring the knowledge base in line with ``source`` (a folder, ``s3://bucket/prefix``
         or a JSONL file); only new and changed documents are processed. For a JSONL file,
         ``text_field`` and ``id_field`` name the fields of each record's text and id. Files
-        larger than ``max_bytes`` are reported as failed, unread. See :mod:`curata.rag.sync`."""
+        larger than ``max_bytes`` are reported as failed, unread. See :mod:`curata.rag.sync`.
+
+        A knowledge base may be fed by several sources. ``delete_missing`` removes only
+        documents read from this source. A document whose doc id is published from another
+        source is reported as failed, not indexed; ``prefix="faq"`` makes this source's doc
+        ids ``faq/...`` so both can live side by side. The prefix is remembered for the
+        source: later syncs may leave it out, and a different one is refused unless
+        ``delete_missing`` renames the documents. See :mod:`curata.rag.source_scope`."""
         from curata.rag.sync import sync_knowledge_base
 
         return sync_knowledge_base(
@@ -311,6 +319,7 @@ class KnowledgeBase:
             self.manifest(),
             source,
             delete_missing=delete_missing,
+            prefix=prefix,
             include=include,
             exclude=exclude,
             storage_options=storage_options,

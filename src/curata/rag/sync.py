@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from curata.rag.manifest import (
     publish_manifest,
     refuse_moved_parts,
 )
+from curata.rag.source_scope import ScopedSource
 from curata.rag.steps import MAX_DOCUMENT_BYTES, ChunkStep, EmbedStep, ParseStep
 
 if TYPE_CHECKING:
@@ -107,11 +108,13 @@ class SyncResult:
 
 @dataclass
 class _Previous:
+    doc_id: str
     size: int
     mtime: float
     content_hash: str
     doc_version: int
-    source: str
+    source: str | None
+    source_uri: str | None
 
 
 @dataclass
@@ -157,6 +160,7 @@ def sync_knowledge_base(
     source_uri: str,
     *,
     delete_missing: bool = False,
+    prefix: str | None = None,
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
     storage_options: dict[str, Any] | None = None,
@@ -177,7 +181,7 @@ def sync_knowledge_base(
     if workers is not None and workers < 1:
         raise InvalidInput(f"--workers must be at least 1, not {workers}.")
     started = time.perf_counter()
-    source = open_source(
+    opened = open_source(
         source_uri,
         include=include,
         exclude=exclude,
@@ -187,9 +191,10 @@ def sync_knowledge_base(
     )
     result = SyncResult(manifest.name, manifest.version, manifest.version)
     previous = _previous_documents(lake, manifest)
+    source = ScopedSource(opened, manifest, previous, prefix, renaming=delete_missing)
     run_id = lake.start_run(
         f"kb-sync:{manifest.name}",
-        params={"source": source.uri, "delete_missing": delete_missing, "executor": executor},
+        params={**source.params(), "delete_missing": delete_missing, "executor": executor},
         code_version=_curata_version(),
         executor=executor,
         inputs=[p.ref for p in manifest.parts if p.ref and p.role != QUARANTINE],
@@ -213,8 +218,9 @@ def _sync(job: _Job) -> None:
 
     lake, manifest, source, options = job.lake, job.manifest, job.source, job.options
 
-    items = list(source.list())
-    stored = {d: PreviousState(p.size, p.mtime, p.content_hash) for d, p in job.previous.items()}
+    items, clashes = source.listing()
+    mine = (job.previous[d] for d in source.own)
+    stored = {p.doc_id: PreviousState(p.size, p.mtime, p.content_hash) for p in mine}
     changes = ChangeSet(
         items,
         stored,
@@ -264,14 +270,14 @@ def _sync(job: _Job) -> None:
             "`if __name__ == '__main__':` (workers are spawned and import it), or pass "
             "workers=1.",
         ) from err
-    _take_listing(plan, changes, source.problems)
+    _take_listing(plan, changes, source.problems + clashes)
     docs_table, chunk_table = _settle(documents, chunks, plan, job.previous)
     if manifest.dedup != "off" and docs_table.num_rows:
         docs_table, chunk_table = _skip_duplicates(job, docs_table, chunk_table)
     if "pii_redacted" in docs_table.column_names:
         job.result.pii_redacted = int(pc.sum(docs_table["pii_redacted"]).as_py() or 0)
     deleted = changes.deleted if options.delete_missing else []
-    if deleted and not items:
+    if deleted and not items and not clashes:
         raise InvalidInput(
             f"{source.uri} lists no documents; --delete-missing would remove all "
             f"{len(deleted)} documents of {manifest.name!r}.",
@@ -368,14 +374,9 @@ def _previous_documents(lake: Lake, manifest: Manifest) -> dict[str, _Previous]:
     part = manifest.documents
     if part.version is None:
         return {}
-    columns = ["doc_id", "size", "mtime", "content_hash", "doc_version", "source"]
+    columns = [f.name for f in fields(_Previous)]
     rows = lake.ref(part.ref or "").to_arrow(columns=columns).to_pylist()
-    return {
-        r["doc_id"]: _Previous(
-            r["size"], r["mtime"], r["content_hash"], r["doc_version"], r["source"]
-        )
-        for r in rows
-    }
+    return {r["doc_id"]: _Previous(**r) for r in rows}
 
 
 def _retired_versions(lake: Lake, manifest: Manifest, doc_ids: list[str]) -> dict[str, int]:
@@ -414,7 +415,7 @@ def _row(job: _Job, change: Change) -> dict[str, Any]:
         "doc_id": item.doc_id,
         "doc_version": 0 if prev is None else prev.doc_version,  # numbered in _with_versions
         "content_hash": change.content_hash,
-        "source": job.source.uri,
+        "source": job.source.identity,
         "source_uri": item.uri,
         "mime": item.mime,
         "size": len(change.data),
@@ -627,7 +628,7 @@ def _publish(
         if deleted:
             pub.upsert(manifest.part(RETIRED).dataset, retired)
         _quarantine(pub, manifest, plan, result)
-        new = publish_manifest(pub, manifest)
+        new = publish_manifest(pub, job.source.remember_prefix(manifest))
     result.version = new.version
 
 

@@ -1,0 +1,279 @@
+"""Knowledge bases fed by several sources: each document belongs to the source it was read
+from, ``delete_missing`` removes only that source's documents, a doc id published from
+another source is quarantined instead of replacing the document, and ``prefix`` gives a
+source its own doc ids — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+import curata
+from curata.errors import InvalidInput
+from curata.rag import KnowledgeBase, source_scope
+from curata.rag.source_scope import same_source, stored_source
+
+if TYPE_CHECKING:
+    from conftest import S3Server
+
+
+@pytest.fixture
+def kb(lake: curata.Lake) -> KnowledgeBase:
+    return KnowledgeBase.create(lake, "hb", embedder="hash:64", chunk_size=120, chunk_overlap=20)
+
+
+def _write(folder: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+HANDBOOK = {
+    "README.md": "# Handbook\n\nBackups are kept for thirty days in the vault.\n",
+    "setup.md": "# Setup\n\nInstall the agent and open port 7443.\n",
+}
+FAQ = {
+    "README.md": "# FAQ\n\nQuestions about billing and refunds go to accounts.\n",
+    "billing.md": "# Billing\n\nInvoices are sent on the first of the month.\n",
+}
+
+
+@pytest.fixture
+def handbook(tmp_path: Path) -> Path:
+    return _write(tmp_path / "handbook", HANDBOOK)
+
+
+@pytest.fixture
+def faq(tmp_path: Path) -> Path:
+    return _write(tmp_path / "faq", FAQ)
+
+
+def _documents(kb: KnowledgeBase) -> dict[str, str]:
+    """doc_id -> source of the published documents."""
+    table = kb.lake.ref(kb.manifest().documents.ref or "").to_arrow(columns=["doc_id", "source"])
+    return dict(zip(table["doc_id"].to_pylist(), table["source"].to_pylist(), strict=True))
+
+
+def _quarantine(kb: KnowledgeBase) -> dict[str, str]:
+    part = kb.manifest().part("quarantine")
+    table = kb.lake.ref(part.ref or "").to_arrow(columns=["doc_id", "reason"])
+    return dict(zip(table["doc_id"].to_pylist(), table["reason"].to_pylist(), strict=True))
+
+
+def _top_doc(kb: KnowledgeBase, query: str) -> str:
+    return kb.search(query, k=1, mode="keyword")[0].doc_id
+
+
+def test_two_folders_fill_one_knowledge_base_each_document_with_its_source(
+    kb: KnowledgeBase, handbook: Path, faq: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (faq / "README.md").unlink()
+    monkeypatch.chdir(handbook.parent)
+
+    kb.sync("handbook/")
+    second = kb.sync(str(faq))
+
+    assert second.documents["new"] == 1 and second.failed == []
+    assert _documents(kb) == {
+        "README.md": os.path.abspath(handbook),  # given as handbook/: stored absolute
+        "setup.md": os.path.abspath(handbook),
+        "billing.md": os.path.abspath(faq),
+    }
+    again = kb.sync(str(handbook))  # another spelling of the same folder
+    assert again.documents["unchanged"] == 2 and not again.published
+
+
+def test_delete_missing_removes_only_documents_of_the_source_synced(
+    kb: KnowledgeBase, handbook: Path, faq: Path
+) -> None:
+    (faq / "README.md").rename(faq / "intro.md")
+    kb.sync(str(handbook))
+    kb.sync(str(faq))
+    (handbook / "setup.md").unlink()
+
+    from_faq = kb.sync(str(faq), delete_missing=True)
+    assert from_faq.documents["deleted"] == 0 and not from_faq.published
+    assert set(_documents(kb)) == {"README.md", "setup.md", "intro.md", "billing.md"}
+
+    from_handbook = kb.sync(str(handbook), delete_missing=True)
+    assert from_handbook.documents["deleted"] == 1
+    assert set(_documents(kb)) == {"README.md", "intro.md", "billing.md"}
+    assert kb.check().ok
+
+
+def test_a_doc_id_published_from_another_source_is_quarantined_and_the_first_stays(
+    kb: KnowledgeBase, handbook: Path, faq: Path
+) -> None:
+    kb.sync(str(handbook))
+
+    result = kb.sync(str(faq))
+
+    assert result.documents == {
+        "new": 1,
+        "changed": 0,
+        "unchanged": 0,
+        "deleted": 0,
+        "failed": 1,
+    }
+    (failure,) = result.failed
+    assert failure["doc_id"] == "README.md"
+    reason = failure["reason"]
+    assert reason.startswith(f"published from {handbook} already, so this one from {faq} was")
+    assert f"`curata kb sync hb {faq} --prefix faq --delete-missing`" in reason
+    assert "this document becomes faq/README.md" in reason
+    assert _quarantine(kb) == {"README.md": reason}
+    assert _documents(kb)["README.md"] == str(handbook)
+    assert _top_doc(kb, "backups thirty days vault") == "README.md"
+    assert kb.search("refunds accounts", k=5, mode="keyword") == []
+    assert kb.check().ok
+
+
+def test_a_prefix_resolves_the_clash_and_is_remembered_for_the_source(
+    kb: KnowledgeBase, handbook: Path, faq: Path
+) -> None:
+    kb.sync(str(handbook))
+
+    first = kb.sync(str(faq), prefix="faq/")
+
+    assert first.documents["new"] == 2 and first.failed == []
+    assert set(_documents(kb)) == {"README.md", "setup.md", "faq/README.md", "faq/billing.md"}
+    assert _top_doc(kb, "refunds accounts") == "faq/README.md"
+    assert _top_doc(kb, "backups thirty days vault") == "README.md"
+
+    (faq / "billing.md").write_text("# Billing\n\nInvoices are sent on the fifth.\n")
+    later = kb.sync(str(faq))  # no prefix given: the remembered one applies
+    assert (later.documents["changed"], later.documents["new"]) == (1, 0)
+    assert kb.sync(str(faq), prefix="faq").documents["unchanged"] == 2
+
+    with pytest.raises(InvalidInput, match="with the prefix 'faq'; the prefix 'help' would"):
+        kb.sync(str(faq), prefix="help")
+    renamed = kb.sync(str(faq), prefix="help", delete_missing=True)
+    assert (renamed.documents["new"], renamed.documents["deleted"]) == (2, 2)
+    assert set(_documents(kb)) == {"README.md", "setup.md", "help/README.md", "help/billing.md"}
+    assert kb.check().ok
+
+
+def test_a_source_with_documents_but_no_prefix_takes_one_only_by_renaming(
+    kb: KnowledgeBase, handbook: Path, faq: Path
+) -> None:
+    kb.sync(str(handbook))
+    kb.sync(str(faq))  # billing.md indexed, README.md clashes
+
+    with pytest.raises(InvalidInput, match="with no prefix; the prefix 'faq' would index them"):
+        kb.sync(str(faq), prefix="faq")
+    result = kb.sync(str(faq), prefix="faq", delete_missing=True)
+
+    assert (result.documents["new"], result.documents["deleted"]) == (2, 1)
+    assert set(_documents(kb)) == {"README.md", "setup.md", "faq/README.md", "faq/billing.md"}
+    assert _quarantine(kb) == {}
+
+
+@pytest.mark.parametrize("prefix", ["../up", "a//b", "/", "./x"])
+def test_a_prefix_that_is_not_a_relative_path_is_refused(
+    kb: KnowledgeBase, faq: Path, prefix: str
+) -> None:
+    if prefix == "/":  # only slashes: no prefix at all
+        assert kb.sync(str(faq), prefix=prefix).documents["new"] == 2
+        assert set(_documents(kb)) == {"README.md", "billing.md"}
+        return
+    with pytest.raises(InvalidInput, match="is not a relative path"):
+        kb.sync(str(faq), prefix=prefix)
+
+
+def test_a_knowledge_base_written_before_sources_were_normalised_still_syncs(
+    kb: KnowledgeBase,
+    handbook: Path,
+    faq: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(
+        '{"id": "p1", "text": "Dark mode flickers on Android."}\n'
+        '{"id": "p2", "text": "Export to PDF loses images."}\n'
+    )
+    (faq / "README.md").unlink()
+    # Written as curata stored sources before: the path as typed, here relative.
+    with monkeypatch.context() as old:
+        old.setattr(source_scope, "source_identity", lambda source: source.uri)
+        old.chdir(tmp_path)
+        kb.sync("handbook/")
+        kb.sync("./posts.jsonl")
+        kb.sync("faq/billing.md")
+    assert set(_documents(kb).values()) == {"handbook", "./posts.jsonl", "faq/billing.md"}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    for source in (handbook, posts, faq / "billing.md"):
+        again = kb.sync(str(source))
+        assert again.failed == [] and not again.published
+
+    (handbook / "setup.md").unlink()
+    (handbook / "p1").write_text("A file whose name is the id of a post.")
+    result = kb.sync(str(handbook), delete_missing=True)
+    assert result.documents["deleted"] == 1
+    assert [f["doc_id"] for f in result.failed] == ["p1"]
+    assert "published from posts.jsonl already" in result.failed[0]["reason"]
+    assert set(_documents(kb)) == {"README.md", "p1", "p2", "billing.md"}
+
+    posts.write_text('{"id": "p2", "text": "Export to PDF loses images."}\n')
+    records = kb.sync(str(posts), delete_missing=True)
+    assert records.documents["deleted"] == 1 and records.documents["unchanged"] == 1
+    assert set(_documents(kb)) == {"README.md", "p2", "billing.md"}
+    assert kb.check().ok
+
+
+def test_two_bucket_prefixes_are_two_sources(kb: KnowledgeBase, s3: S3Server) -> None:
+    first, second = s3.fresh_prefix(), s3.fresh_prefix()
+    s3.put(f"{first}/a.md", b"# A\n\nAlpha is in the first prefix.")
+    s3.put(f"{first}/b.md", b"# B\n\nBeta is in the first prefix too.")
+    s3.put(f"{second}/c.md", b"# C\n\nGamma is in the second prefix.")
+    options = s3.storage_options
+    kb.sync(f"s3://{s3.bucket}/{first}/", storage_options=options)
+    kb.sync(f"s3://{s3.bucket}/{second}", storage_options=options)
+    s3.delete(f"{first}/b.md")
+
+    kept = kb.sync(f"s3://{s3.bucket}/{second}/", storage_options=options, delete_missing=True)
+    removed = kb.sync(f"s3://{s3.bucket}/{first}", storage_options=options, delete_missing=True)
+
+    assert kept.documents["deleted"] == 0 and kept.documents["unchanged"] == 1
+    assert removed.documents["deleted"] == 1 and removed.documents["unchanged"] == 1
+    assert _documents(kb) == {
+        "a.md": f"s3://{s3.bucket}/{first}",
+        "c.md": f"s3://{s3.bucket}/{second}",
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "source_uri", "doc_id", "expected"),
+    [
+        ("/srv/handbook/", "/srv/handbook/guides/a.md", "guides/a.md", "/srv/handbook"),
+        ("handbook", "/srv/handbook/guides/a.md", "guides/a.md", "/srv/handbook"),
+        ("./docs/handbook/", "/srv/docs/handbook/a.md", "a.md", "/srv/docs/handbook"),
+        ("../handbook", "/srv/handbook/a.md", "a.md", "/srv/handbook"),
+        (".", "/srv/handbook/a.md", "a.md", "/srv/handbook"),
+        ("notes/faq.md", "/srv/notes/faq.md", "faq.md", "/srv/notes/faq.md"),
+        ("docs", "/srv/docs/docs", "docs", "/srv/docs"),  # a folder holding its namesake
+        ("./posts.jsonl", "./posts.jsonl#L1", "p1", "posts.jsonl"),  # stays relative
+        ("s3://bucket/prefix/", "s3://bucket/prefix/a.md", "a.md", "s3://bucket/prefix"),
+        ("s3://bucket/", "s3://bucket/a.md", "a.md", "s3://bucket"),
+    ],
+)
+def test_stored_sources_are_normalised_when_read(
+    source: str, source_uri: str, doc_id: str, expected: str
+) -> None:
+    assert stored_source(source, source_uri, doc_id) == expected
+
+
+def test_a_relative_source_that_could_not_be_normalised_matches_leniently() -> None:
+    assert same_source("posts.jsonl", "/srv/data/posts.jsonl")
+    assert same_source("data/posts.jsonl", "/srv/data/posts.jsonl")
+    assert not same_source("other/posts.jsonl", "/srv/data/posts.jsonl")
+    assert not same_source("/srv/other/posts.jsonl", "/srv/data/posts.jsonl")
+    assert not same_source("posts.jsonl", "s3://bucket/posts.jsonl")
