@@ -14,7 +14,7 @@ import pytest
 import curata
 from curata.errors import InvalidInput
 from curata.rag import KnowledgeBase, source_scope
-from curata.rag.source_scope import same_source, stored_source
+from curata.rag.source_scope import ScopedSource, same_source, stored_source
 
 if TYPE_CHECKING:
     from conftest import S3Server
@@ -277,3 +277,49 @@ def test_a_relative_source_that_could_not_be_normalised_matches_leniently() -> N
     assert not same_source("other/posts.jsonl", "/srv/data/posts.jsonl")
     assert not same_source("/srv/other/posts.jsonl", "/srv/data/posts.jsonl")
     assert not same_source("posts.jsonl", "s3://bucket/posts.jsonl")
+
+
+def test_each_source_keeps_its_own_quarantine_rows(
+    kb: KnowledgeBase, handbook: Path, faq: Path
+) -> None:
+    (handbook / "broken.pdf").write_bytes(b"%PDF-1.7 not really a pdf")
+    kb.sync(str(handbook))
+    kb.sync(str(faq))  # README.md clashes
+    quarantined = {"broken.pdf": str(handbook), "README.md": str(faq)}
+
+    again = kb.sync(str(handbook))  # handbook's failure again, faq's still unresolved
+
+    assert not again.published
+    part = kb.manifest().part("quarantine")
+    rows = kb.lake.ref(part.ref or "").to_arrow(columns=["doc_id", "source"]).to_pylist()
+    assert {r["doc_id"]: r["source"] for r in rows} == quarantined
+
+    (handbook / "broken.pdf").unlink()
+    kb.sync(str(handbook))
+    assert set(_quarantine(kb)) == {"README.md"}
+    kb.sync(str(faq), prefix="faq", delete_missing=True)
+    assert _quarantine(kb) == {}
+
+
+def test_a_quarantine_written_before_it_named_sources_is_replaced(
+    kb: KnowledgeBase, handbook: Path, faq: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+
+    def without_sources(
+        self: ScopedSource, before: object, failed: list[dict[str, str]]
+    ) -> pa.Table:
+        return pa.Table.from_pylist(
+            failed, schema=pa.schema([("doc_id", pa.string()), ("reason", pa.string())])
+        )
+
+    (handbook / "broken.pdf").write_bytes(b"%PDF-1.7 not really a pdf")
+    with monkeypatch.context() as old:
+        old.setattr(ScopedSource, "quarantine", without_sources)
+        kb.sync(str(handbook))
+    assert set(_quarantine(kb)) == {"broken.pdf"}
+
+    kb.sync(str(faq))  # the rows of the last sync, whichever source that was, make way
+
+    assert set(_quarantine(kb)) == {"README.md"}
+    assert set(_documents(kb)) == {"README.md", "setup.md", "billing.md"}

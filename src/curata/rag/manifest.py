@@ -4,9 +4,10 @@ A knowledge base ``kb`` is a small dataset ``kb`` (kind ``knowledge_base``) plus
 ``kb.documents``, ``kb.chunks`` (the first embedder), ``kb.chunks.<embedder>`` for each
 further embedder, ``kb.retired`` (the highest version of documents deleted or rolled back, so a
 document that comes back or changes again gets a new version number, never an old one) and
-``kb.quarantine`` (what the last sync could not read). The manifest holds one row per part: its
-dataset and version, and settings. Every sync publishes the manifest together with the parts in
-one catalog transaction, so ``kb@12`` names one consistent state of all of them.
+``kb.quarantine`` (what the last sync of each source could not index). The manifest holds one
+row per part: its dataset and version, and settings. Every sync publishes the manifest together
+with the parts in one catalog transaction, so ``kb@12`` names one consistent state of all of
+them.
 """
 
 from __future__ import annotations

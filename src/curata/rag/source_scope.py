@@ -30,6 +30,8 @@ from curata.rag.manifest import Manifest, Part
 from curata.sources.remote import split_s3_uri
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from curata.sources import Source, SourceItem
 
 SOURCES_SETTING = "sources"
@@ -219,6 +221,21 @@ class ScopedSource:
         # After this sync the source has documents when it had some or indexes some now.
         renaming = bool(self.own or mine)
         return mine, [(d, self._clash(d, other, renaming)) for d, other in taken]
+
+    def quarantine(self, before: pa.Table | None, failed: list[dict[str, str]]) -> pa.Table:
+        """The rows of ``kb.quarantine`` after this sync: its own failures, and those that the
+        last syncs of other sources left, since each sync tries again (and clears) only its
+        own. Rows from before quarantines had a ``source`` are the last sync's: replaced."""
+        import pyarrow as pa
+
+        rows = [{**f, "source": self.identity} for f in failed]
+        if before is not None and "source" in before.column_names:
+            rows += [r for r in before.to_pylist() if r["source"] != self.identity]
+        rows.sort(key=lambda r: (r["doc_id"], r["source"]))
+        schema = pa.schema(
+            [("doc_id", pa.string()), ("reason", pa.string()), ("source", pa.string())]
+        )
+        return pa.Table.from_pylist(rows, schema=schema)
 
     def _clash(self, doc_id: str, other: str, renaming: bool) -> str:
         name = _suggested_prefix(self.identity)

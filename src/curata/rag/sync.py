@@ -285,7 +285,7 @@ def _sync(job: _Job) -> None:
         )
     _count(job.result, plan, deleted)
     if docs_table.num_rows == 0 and not deleted and not plan.touched:
-        _write_quarantine_only(lake, manifest, plan, job.result)
+        _write_quarantine_only(job)
         return
     embedded = _embed_all(
         lake,
@@ -627,7 +627,7 @@ def _publish(
             _replace_chunks(pub, part, replaced, embedded[part.settings["embedder"]], result)
         if deleted:
             pub.upsert(manifest.part(RETIRED).dataset, retired)
-        _quarantine(pub, manifest, plan, result)
+        _quarantine(job, pub)
         new = publish_manifest(pub, job.source.remember_prefix(manifest))
     result.version = new.version
 
@@ -664,32 +664,24 @@ def _removed_chunks(lake: Lake, manifest: Manifest, doc_ids: list[str]) -> int:
     return lake.ref(part.ref or "").count_rows(_in_filter("doc_id", doc_ids))
 
 
-def _quarantine(pub: Publication, manifest: Manifest, plan: _Plan, result: SyncResult) -> None:
-    import pyarrow as pa
-
-    part = manifest.part(QUARANTINE)
-    if not plan.failed and part.version is None:
+def _quarantine(job: _Job, pub: Publication) -> None:
+    part = job.manifest.part(QUARANTINE)
+    if not job.plan.failed and part.version is None:
         return
+    before = None if part.version is None else job.lake.ref(part.ref or "").to_arrow()
     # No run id per row: a file that keeps failing must not make every sync a new version
     # (the commit records the run).
-    failed = sorted(plan.failed, key=lambda f: f["doc_id"])
-    table = pa.table(
-        {
-            "doc_id": pa.array([f["doc_id"] for f in failed], pa.string()),
-            "reason": pa.array([f["reason"] for f in failed], pa.string()),
-        }
-    )
-    pub.overwrite(part.dataset, table)
+    pub.overwrite(part.dataset, job.source.quarantine(before, job.plan.failed))
 
 
-def _write_quarantine_only(lake: Lake, manifest: Manifest, plan: _Plan, result: SyncResult) -> None:
+def _write_quarantine_only(job: _Job) -> None:
     """Nothing to index: still record what failed (and clear what no longer fails)."""
-    part = manifest.part(QUARANTINE)
-    if not plan.failed and part.version is None:
+    manifest, result = job.manifest, job.result
+    if not job.plan.failed and manifest.part(QUARANTINE).version is None:
         return
-    with lake.publish(message=_message(result), run_id=result.run_id) as pub:
+    with job.lake.publish(message=_message(result), run_id=result.run_id) as pub:
         refuse_moved_parts(pub, manifest)
-        _quarantine(pub, manifest, plan, result)
+        _quarantine(job, pub)
         new = publish_manifest(pub, manifest)
     result.version = new.version
 
