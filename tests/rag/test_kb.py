@@ -493,3 +493,19 @@ def test_duplicate_documents_are_skipped(lake: curata.Lake, corpus: Path, mode: 
     assert result.documents["new"] == 1
     assert "mirror/backups-copy.md" not in _docs(kb) and "mirror/fresh.md" in _docs(kb)
     assert kb.check().ok
+
+
+def test_a_moved_document_is_not_a_duplicate_of_itself_with_delete_missing(
+    lake: curata.Lake, corpus: Path
+) -> None:
+    kb = KnowledgeBase.create(lake, "hb", embedder=EMBEDDER, dedup="exact")
+    kb.sync(str(corpus))
+    (corpus / "archive").mkdir()
+    shutil.move(corpus / "server" / "backups.md", corpus / "archive" / "backups.md")
+
+    result = kb.sync(str(corpus), delete_missing=True)
+
+    assert result.duplicates == []
+    assert (result.documents["new"], result.documents["deleted"]) == (1, 1)
+    assert "archive/backups.md" in _docs(kb) and "server/backups.md" not in _docs(kb)
+    assert kb.check().ok

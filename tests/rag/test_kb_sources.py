@@ -323,3 +323,15 @@ def test_a_quarantine_written_before_it_named_sources_is_replaced(
 
     assert set(_quarantine(kb)) == {"README.md"}
     assert set(_documents(kb)) == {"README.md", "setup.md", "billing.md"}
+
+
+def test_renaming_by_prefix_with_dedup_on_keeps_every_document(
+    lake: curata.Lake, faq: Path
+) -> None:
+    kb = KnowledgeBase.create(lake, "dd", embedder="hash:64", chunk_size=120, dedup="exact")
+    kb.sync(str(faq))
+
+    renamed = kb.sync(str(faq), prefix="faq", delete_missing=True)
+
+    assert renamed.duplicates == []
+    assert set(_documents(kb)) == {"faq/README.md", "faq/billing.md"}

@@ -272,11 +272,11 @@ def _sync(job: _Job) -> None:
         ) from err
     _take_listing(plan, changes, source.problems + clashes)
     docs_table, chunk_table = _settle(documents, chunks, plan, job.previous)
+    deleted = changes.deleted if options.delete_missing else []
     if manifest.dedup != "off" and docs_table.num_rows:
-        docs_table, chunk_table = _skip_duplicates(job, docs_table, chunk_table)
+        docs_table, chunk_table = _skip_duplicates(job, docs_table, chunk_table, deleted)
     if "pii_redacted" in docs_table.column_names:
         job.result.pii_redacted = int(pc.sum(docs_table["pii_redacted"]).as_py() or 0)
-    deleted = changes.deleted if options.delete_missing else []
     if deleted and not items and not clashes:
         raise InvalidInput(
             f"{source.uri} lists no documents; --delete-missing would remove all "
@@ -317,8 +317,11 @@ def _workers(job: _Job, items: list[SourceItem]) -> int | None:
     return None if to_read > BATCH_BYTES else 1
 
 
-def _skip_duplicates(job: _Job, docs: pa.Table, chunks: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """Drop new and changed documents that duplicate an indexed one or an earlier new one."""
+def _skip_duplicates(
+    job: _Job, docs: pa.Table, chunks: pa.Table, deleted: list[str]
+) -> tuple[pa.Table, pa.Table]:
+    """Drop new and changed documents that duplicate an indexed one that stays (not one this
+    sync deletes: a moved file is no copy) or an earlier new one."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -326,7 +329,7 @@ def _skip_duplicates(job: _Job, docs: pa.Table, chunks: pa.Table) -> tuple[pa.Ta
 
     plan, manifest = job.plan, job.manifest
     incoming = docs["doc_id"].to_pylist()
-    replaced = set(incoming)
+    replaced = set(incoming) | set(deleted)
     kept_ids: list[str] = []
     kept_texts: list[str] = []
     part = manifest.documents
