@@ -2,7 +2,7 @@
 
 :func:`apply_steps` runs the steps of a pipeline over one batch. The local executor calls it
 in-process, or in a pool of worker processes when a step is CPU-heavy; the Ray executor calls
-it inside Ray Data's ``map_batches``. Either way the same code decides the output.
+it in a pool of Ray actors. Either way the same code decides the output.
 """
 
 from __future__ import annotations

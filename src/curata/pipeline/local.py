@@ -3,8 +3,8 @@
 ``local`` runs it in this process, or — when a step is CPU-heavy and more than one worker is
 allowed — in a pool of worker processes (spawned, not forked: Lance's threads do not survive a
 fork), with a bounded number of batches in flight so memory stays bounded; the step caches'
-lookup indexes are built once, in files the workers share. ``ray`` hands the same function to
-Ray Data's ``map_batches``.
+lookup indexes are built once, in files the workers share. ``ray`` sends the same batches to
+a pool of Ray actors (:mod:`curata.pipeline.ray_executor`), also a bounded number in flight.
 """
 
 from __future__ import annotations
