@@ -53,8 +53,8 @@ def run(lake: curata.Lake) -> Any:
     """``curata --lake LAKE ARGS...``; a CurataError exits with its code, as in curata.cli.main."""
     runner = CliRunner()
 
-    def invoke(*args: str, code: int = 0) -> Result:
-        out = runner.invoke(app, ["--lake", lake.uri, *args], env={"COLUMNS": "200"})
+    def invoke(*args: str, code: int = 0, columns: int = 200) -> Result:
+        out = runner.invoke(app, ["--lake", lake.uri, *args], env={"COLUMNS": str(columns)})
         exit_code, error = out.exit_code, ""
         if isinstance(out.exception, CurataError):
             exit_code, error = out.exception.exit_code, str(out.exception)
@@ -208,6 +208,21 @@ def test_bias_label_metrics_on_a_small_labeled_dataset(run: Any, lake: curata.La
     lines = {line.split("│")[1].strip(): line for line in out.stdout.splitlines() if "│" in line}
     cells = [c.strip() for c in lines["f"].split("│")[1:-1]]
     assert cells[:5] == ["f", "4", "6", "0.200", "0.250"]  # value, n_d, n_a, CI, DPL
+
+
+def test_bias_at_80_columns_keeps_facet_values_and_metrics_whole(
+    run: Any, lake: curata.Lake
+) -> None:
+    region = ["enterprise"] * 4 + ["small-business"] * 6
+    lake.create_dataset("accounts")
+    lake.dataset("accounts").append(
+        pa.table({"region": region, "renewed": [1, 0, 0, 0, 1, 1, 1, 0, 0, 0]})
+    )
+    args = ("bias", "accounts", "--label", "renewed", "--facet", "region", "--positive", "1")
+    out = run(*args, columns=80).stdout
+    for value in ("enterprise", "small-business", "-0.200", "-0.250", "0.131", "0.144"):
+        assert value in out, out
+    assert "…" not in out and max(map(len, out.splitlines())) <= 80, out
 
 
 def test_bias_input_that_cannot_be_used_exits_2(run: Any, tickets: str) -> None:

@@ -9,7 +9,8 @@ import typer
 from rich.markup import escape
 
 from curata.cli.common import AuthorOpt, BranchOpt, JsonOpt, MessageOpt, lake_of
-from curata.cli.output import cell, console, plain, print_json, print_table, rows_json
+from curata.cli.output import cell, console, print_json, print_table, rows_json
+from curata.cli.records import RecordColumn, print_records
 from curata.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -164,22 +165,30 @@ def ls(
     if not infos:
         console.print("No datasets" + (f" match {search!r}." if search else " yet."), markup=False)
         return
-    from rich.table import Table
-
-    out = Table(header_style="bold")
-    for col in ("name", "kind", "version", "rows", "owner", "tags", "description"):
-        out.add_column(col, justify="right" if col in ("version", "rows") else "left")
-    for info in infos:
-        out.add_row(
+    rows = [
+        [
             info.name,
             info.kind,
             "-" if info.version is None else str(info.version),
             f"{info.rows:,}",
-            plain(info.owner),
-            plain(", ".join(info.tags)),
-            plain(cell(info.description)),
-        )
-    console.print(out)
+            info.owner,
+            ", ".join(info.tags),
+            cell(info.description),
+        ]
+        for info in infos
+    ]
+    print_records(_LS_COLUMNS, rows)
+
+
+_LS_COLUMNS = (
+    RecordColumn("name"),
+    RecordColumn("kind"),
+    RecordColumn("version", justify="right"),
+    RecordColumn("rows", justify="right"),
+    RecordColumn("owner"),
+    RecordColumn("tags", free_text=True),
+    RecordColumn("description", free_text=True),
+)
 
 
 @app.command("show")
@@ -218,16 +227,14 @@ def show(
         f"by {escape(commit.author)}\n  {escape(commit.message)}\n  {escape(commit.summary)}\n"
         f"  {commit.rows:,} rows"
     )
-    from rich.table import Table
-
-    cols = Table(header_style="bold")
-    for c in ("column", "type", "classification"):
-        cols.add_column(c)
-    for col in commit.schema:
-        cols.add_row(
-            plain(col["name"]), plain(col["type"]), plain(info.classifications.get(col["name"]))
-        )
-    console.print(cols)
+    print_records(
+        (
+            RecordColumn("column"),
+            RecordColumn("type", free_text=True),
+            RecordColumn("classification"),
+        ),
+        [[c["name"], c["type"], info.classifications.get(c["name"])] for c in commit.schema],
+    )
 
 
 @app.command("head")

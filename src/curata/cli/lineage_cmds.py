@@ -13,7 +13,8 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from curata.cli.common import JsonOpt, lake_of
-from curata.cli.output import cell, console, plain, print_json
+from curata.cli.output import cell, console, print_json
+from curata.cli.records import RecordColumn, print_records
 from curata.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -173,20 +174,17 @@ def usage_ls(
     if not usages:
         console.print("No usages" + (f" of {dataset!r}." if dataset else " yet."), markup=False)
         return
-    from rich.table import Table
-
-    out = Table(header_style="bold")
-    for col in ("version", "consumer", "purpose", "recorded (UTC)", "by"):
-        out.add_column(col)
-    for u in usages:
-        out.add_row(
-            plain(u.ref),
-            plain(u.consumer),
-            plain(u.purpose),
-            _when(u.recorded_at),
-            plain(u.recorded_by),
-        )
-    console.print(out)
+    rows = [[u.ref, u.consumer, u.purpose, _when(u.recorded_at), u.recorded_by] for u in usages]
+    print_records(
+        (
+            RecordColumn("version"),
+            RecordColumn("consumer"),
+            RecordColumn("purpose", free_text=True),
+            RecordColumn("recorded (UTC)", free_text=True),
+            RecordColumn("by", free_text=True),
+        ),
+        rows,
+    )
 
 
 # -- lineage ---------------------------------------------------------------------------------------
@@ -281,29 +279,32 @@ def _print_lineage(graph: LineageGraph) -> None:
     if not graph.edges:
         console.print("No runs, usages or other versions are connected to it.")
         return
-    from rich.table import Table
-
     nodes = {n.id: n for n in graph.nodes}
-    out = Table(header_style="bold")
-    # Node names stay whole; run ids are shortened as in `runs ls` (a prefix finds the run).
-    for col in ("hops", "from", "edge", "to"):
-        out.add_column(col, justify="right" if col == "hops" else "left", no_wrap=True)
-    out.add_column("details", overflow="fold")
+    rows = []
     for e in graph.edges:
         source, target = nodes[e.source], nodes[e.target]
         far = source if source.distance > target.distance else target
-        out.add_row(
-            str(far.distance),
-            plain(_short(e.source)),
-            plain(e.label),
-            plain(_short(e.target)),
-            plain(cell(_describe(far))),
+        rows.append(
+            [str(far.distance), _short(e.source), e.label, _short(e.target), cell(_describe(far))]
         )
-    console.print(out)
+    print_records(_LINEAGE_COLUMNS, rows)
+
+
+# Node names stay whole; run ids are shortened as in `runs ls` (a prefix finds the run).
+_LINEAGE_COLUMNS = (
+    RecordColumn("hops", justify="right"),
+    RecordColumn("from"),
+    RecordColumn("edge"),
+    RecordColumn("to"),
+    RecordColumn("details", free_text=True),
+)
 
 
 def _short(node_id: str) -> str:
-    return node_id[: len("run:") + _SHORT_ID] if node_id.startswith("run:") else node_id
+    """A node as `curata lineage` takes it: a run by its short id, a consumer as KIND:NAME."""
+    if node_id.startswith("run:"):
+        return node_id[: len("run:") + _SHORT_ID]
+    return node_id.removeprefix("consumer:")
 
 
 @lineage_app.command("export")

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from curata.cli.common import JsonOpt, lake_of
 from curata.cli.output import console, plain, print_json
+from curata.cli.records import RecordColumn, print_records
 
 if TYPE_CHECKING:
     from curata.quality.bias import LabelBiasResult, RepresentationResult
@@ -151,18 +152,21 @@ def bias(
 
 
 def _print_groups(rep: RepresentationResult, column: str) -> None:
-    table = Table(title=plain(f"Term groups in {column} ({rep.rows:,} rows)"), header_style="bold")
-    for name in ("group", "mentions", "share", "rows", "row share"):
-        table.add_column(name, justify="left" if name == "group" else "right")
-    for g in rep.groups:
-        table.add_row(
-            plain(g.group),
-            f"{g.mentions:,}",
-            f"{g.mention_share:.1%}",
-            f"{g.rows:,}",
-            f"{g.row_share:.1%}",
-        )
-    console.print(table)
+    print_records(
+        [RecordColumn("group")]
+        + [RecordColumn(c, justify="right") for c in ("mentions", "share", "rows", "row share")],
+        [
+            [
+                g.group,
+                f"{g.mentions:,}",
+                f"{g.mention_share:.1%}",
+                f"{g.rows:,}",
+                f"{g.row_share:.1%}",
+            ]
+            for g in rep.groups
+        ],
+        title=f"Term groups in {column} ({rep.rows:,} rows)",
+    )
     ratio = "no term of any group occurs" if rep.ratio is None else f"{rep.ratio:.2f}"
     console.print(f"representation ratio (least / most mentioned): {ratio}", markup=False)
 
@@ -170,14 +174,16 @@ def _print_groups(rep: RepresentationResult, column: str) -> None:
 def _print_labels(lb: LabelBiasResult) -> None:
     positives = ", ".join(map(str, lb.positive))
     title = f"Label {lb.label} (positive: {positives}) by {lb.facet}"
-    table = Table(title=plain(title), header_style="bold")
     metrics = ("ci", "dpl", "kl", "js", "lp", "tvd", "ks")
-    for name in ("value", "n_d", "n_a", *(m.upper() for m in metrics)):
-        table.add_column(name, justify="left" if name == "value" else "right")
-    for f in lb.facets:
-        cells = [_number(getattr(f, m)) for m in metrics]
-        table.add_row(plain(f.value), f"{f.n_d:,}", f"{f.n_a:,}", *cells)
-    console.print(table)
+    print_records(
+        [RecordColumn("value")]
+        + [RecordColumn(c, justify="right") for c in ("n_d", "n_a", *(m.upper() for m in metrics))],
+        [
+            [f.value, f"{f.n_d:,}", f"{f.n_a:,}", *(_number(getattr(f, m)) for m in metrics)]
+            for f in lb.facets
+        ],
+        title=title,
+    )
     notes = [f"{f.value}: {f.message}" for f in lb.facets if f.message]
     if lb.dropped_rows:
         notes.append(f"{lb.dropped_rows:,} rows with a NULL facet or label left out")

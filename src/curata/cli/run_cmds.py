@@ -9,6 +9,7 @@ import typer
 
 from curata.cli.common import JsonOpt, lake_of
 from curata.cli.output import console, err_console, print_json
+from curata.cli.records import RecordColumn, print_records
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -108,22 +109,25 @@ def _print_plan(result: RunResult) -> None:
 
 
 def _print_result(result: RunResult) -> None:
-    from rich.table import Table
-
-    table = Table(header_style="bold")
-    for col in ("step", "rows in", "rows out", "cache hits", "computed", "errors", "seconds"):
-        table.add_column(col, justify="left" if col == "step" else "right")
-    for s in result.steps:
-        table.add_row(
-            s.id,
-            f"{s.rows_in:,}",
-            f"{s.rows_out:,}",
-            f"{s.cache_hits:,}",
-            f"{s.computed:,}",
-            str(s.errors),
-            f"{s.seconds:.2f}",
-        )
-    console.print(table)
+    print_records(
+        [RecordColumn("step")]
+        + [
+            RecordColumn(c, justify="right")
+            for c in ("rows in", "rows out", "cache hits", "computed", "errors", "seconds")
+        ],
+        [
+            [
+                s.id,
+                f"{s.rows_in:,}",
+                f"{s.rows_out:,}",
+                f"{s.cache_hits:,}",
+                f"{s.computed:,}",
+                str(s.errors),
+                f"{s.seconds:.2f}",
+            ]
+            for s in result.steps
+        ],
+    )
     outputs = ", ".join(result.outputs) or "nothing changed; no version published"
     console.print(
         f"run {result.id} {result.status} in {result.seconds:.1f}s: {outputs}", markup=False
