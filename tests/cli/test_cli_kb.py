@@ -227,10 +227,12 @@ def test_a_doc_id_taken_by_another_source_fails_until_a_prefix_is_given(
     assert "1 new, 0 changed, 0 unchanged, 0 deleted, 1 failed" in clash.stdout
     assert (
         f"  failed: faq/keyboard-shortcuts.txt: published from {kb} already, so this one from "
-        f"{other} was not indexed (one document per doc id; the published one stays). To index "
-        f"both, run `curata kb sync hb {other} --prefix more --delete-missing` (this document "
-        "becomes more/faq/keyboard-shortcuts.txt; --delete-missing renames the ones indexed "
-        "from it)"
+        f"{other} was not indexed (one document per doc id; the published one stays). The same "
+        f"source in a new place (moved, another checkout)? Run `curata kb sync hb {other} "
+        f"--moved-from {kb}`: the documents of {kb} become this source's. Another source? To "
+        f"index both, run `curata kb sync hb {other} --prefix more --delete-missing` (this "
+        "document becomes more/faq/keyboard-shortcuts.txt; --delete-missing renames the ones "
+        "indexed from it)"
     ) in clash.stdout
     refused = cli("kb", "sync", "hb", str(other), "--prefix", "more", code=2)
     assert f"The documents of {other} are in 'hb' with no prefix" in refused.error
@@ -245,6 +247,30 @@ def test_a_doc_id_taken_by_another_source_fails_until_a_prefix_is_given(
     assert again["documents"]["unchanged"] == 2 and again["failed"] == []
     hits = cli("kb", "search", "hb", "command palette", "--mode", "keyword", "--json").json()
     assert hits[0]["doc_id"] == "more/faq/keyboard-shortcuts.txt"
+
+
+def test_a_folder_moved_elsewhere_keeps_its_documents_with_moved_from(
+    kb: Path, cli: Cli, tmp_path: Path
+) -> None:
+    moved = tmp_path / "moved" / "handbook"
+    shutil.copytree(kb, moved)
+    (moved / "faq" / "keyboard-shortcuts.txt").unlink()
+    help_text = " ".join(cli("kb", "sync", "--help").stdout.split())
+    assert "SOURCE is the source OLD in a new place (moved, another checkout)" in help_text
+
+    unknown = cli("kb", "sync", "hb", str(moved), "--moved-from", str(tmp_path), code=2)
+    assert unknown.error == (
+        f"error: 'hb' has no documents from {tmp_path}, so there is nothing to move from it. "
+        f"--moved-from takes one of its sources: {kb}."
+    )
+    out = cli("kb", "sync", "hb", str(moved), "--moved-from", str(kb), "--delete-missing").stdout
+
+    assert "0 new, 0 changed, 39 unchanged, 1 deleted, 0 failed" in out
+    assert "chunks: 0 added (0 embedded, 0 reused)" in out
+    assert "39 document(s) of the old place are this source's now" in out
+    assert cli("kb", "log", "hb").stdout.splitlines()[0].endswith("1 deleted, 0 failed, 39 moved")
+    again = cli("kb", "sync", "hb", str(moved), "--json").json()
+    assert again["documents"]["unchanged"] == 39 and again["moved"] == 0
 
 
 def test_help_lists_every_kb_command(cli: Cli) -> None:

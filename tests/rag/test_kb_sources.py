@@ -124,7 +124,10 @@ def test_a_doc_id_published_from_another_source_is_quarantined_and_the_first_sta
     assert failure["doc_id"] == "README.md"
     reason = failure["reason"]
     assert reason.startswith(f"published from {handbook} already, so this one from {faq} was")
-    assert f"`curata kb sync hb {faq} --prefix faq --delete-missing`" in reason
+    assert f"new place (moved, another checkout)? Run `curata kb sync hb {faq} --moved-from " \
+        f"{handbook}`: the documents of {handbook} become this source's." in reason  # fmt: skip
+    assert f"Another source? To index both, run `curata kb sync hb {faq} --prefix faq " \
+        "--delete-missing`" in reason  # fmt: skip
     assert "this document becomes faq/README.md" in reason
     assert _quarantine(kb) == {"README.md": reason}
     assert _documents(kb)["README.md"] == str(handbook)
@@ -335,3 +338,112 @@ def test_renaming_by_prefix_with_dedup_on_keeps_every_document(
 
     assert renamed.duplicates == []
     assert set(_documents(kb)) == {"faq/README.md", "faq/billing.md"}
+
+
+def _moved_copy(folder: Path, to: Path) -> Path:
+    """``folder`` at another place, with its modification times (as ``mv`` or a sync tool)."""
+    import shutil
+
+    shutil.copytree(folder, to)
+    return to
+
+
+def test_a_source_moved_from_another_place_takes_its_documents_without_parsing_them(
+    kb: KnowledgeBase, handbook: Path, faq: Path, tmp_path: Path
+) -> None:
+    kb.sync(str(handbook))
+    kb.sync(str(faq), prefix="faq")
+    moved = _moved_copy(faq, tmp_path / "elsewhere" / "faq")
+    (moved / "billing.md").write_text("# Billing\n\nInvoices are sent on the fifth.\n")
+    clashing = kb.sync(str(moved), prefix="faq")
+    assert [f["doc_id"] for f in clashing.failed] == ["faq/README.md", "faq/billing.md"]
+
+    result = kb.sync(str(moved), moved_from=str(faq) + "/")
+
+    assert result.documents == {
+        "new": 0,
+        "changed": 1,
+        "unchanged": 1,
+        "deleted": 0,
+        "failed": 0,
+    }
+    assert result.moved == 2 and result.chunks["embedded"] == 1
+    assert _documents(kb) == {
+        "README.md": str(handbook),
+        "setup.md": str(handbook),
+        "faq/README.md": str(moved),  # the prefix came along
+        "faq/billing.md": str(moved),
+    }
+    assert _quarantine(kb) == {}  # the clashes of the new place are cleared
+    assert kb.sync(str(moved)).documents["unchanged"] == 2  # its prefix now, remembered
+    assert kb.search("invoices fifth", k=1, mode="keyword")[0].doc_id == "faq/billing.md"
+    assert "moved_from" in kb.lake.runs(limit=3)[1].params
+    # The old place is no source of the knowledge base any more: its files clash.
+    assert len(kb.sync(str(faq), prefix="faq").failed) == 2
+    assert kb.check().ok
+
+
+def test_a_move_with_delete_missing_removes_what_the_old_place_had_and_the_new_lacks(
+    lake: curata.Lake, kb: KnowledgeBase, handbook: Path, faq: Path, tmp_path: Path
+) -> None:
+    keeping = KnowledgeBase.create(lake, "keeping", embedder="hash:64", chunk_size=120)
+    for each in (kb, keeping):
+        each.sync(str(handbook))
+        each.sync(str(faq), prefix="faq")
+    moved = _moved_copy(faq, tmp_path / "new-faq")
+    (moved / "README.md").rename(moved / "intro.md")
+
+    result = kb.sync(str(moved), moved_from=str(faq), delete_missing=True)
+    kept = keeping.sync(str(moved), moved_from=str(faq))
+
+    assert result.documents == {
+        "new": 1,
+        "changed": 0,
+        "unchanged": 1,
+        "deleted": 1,
+        "failed": 0,
+    }
+    assert result.moved == 1  # faq/billing.md; faq/README.md is deleted
+    assert _documents(kb) == {
+        "README.md": str(handbook),
+        "setup.md": str(handbook),
+        "faq/intro.md": str(moved),
+        "faq/billing.md": str(moved),
+    }
+    assert kb.check().ok
+    assert (kept.documents["deleted"], kept.moved) == (0, 2)  # without it, nothing goes
+    assert set(_documents(keeping).values()) == {str(handbook), str(moved)}
+    assert "faq/README.md" in _documents(keeping)
+
+
+def test_moving_from_a_place_that_is_not_a_source_is_refused_with_the_sources(
+    kb: KnowledgeBase, handbook: Path, faq: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidInput, match="none yet"):
+        kb.sync(str(faq), moved_from=str(handbook))
+    kb.sync(str(handbook))
+
+    with pytest.raises(InvalidInput) as refused:
+        kb.sync(str(faq), moved_from=str(tmp_path / "nowhere"))
+
+    assert refused.value.message == (
+        f"'hb' has no documents from {tmp_path / 'nowhere'}, so there is nothing to move from it."
+    )
+    assert refused.value.hint == f"--moved-from takes one of its sources: {handbook}."
+    assert kb.version == 2
+
+
+def test_a_move_onto_a_source_with_documents_under_another_prefix_asks_for_one(
+    kb: KnowledgeBase, handbook: Path, faq: Path, tmp_path: Path
+) -> None:
+    kb.sync(str(faq), prefix="faq")
+    moved = _moved_copy(faq, tmp_path / "new-faq")
+    (moved / "extra.md").write_text("# Extra\n\nSynced from the new place before the move.\n")
+    kb.sync(str(moved))  # indexed under bare doc ids: README.md, billing.md, extra.md
+
+    with pytest.raises(InvalidInput, match="under two prefixes"):
+        kb.sync(str(moved), moved_from=str(faq))
+    result = kb.sync(str(moved), moved_from=str(faq), prefix="faq", delete_missing=True)
+
+    assert set(_documents(kb)) == {"faq/README.md", "faq/billing.md", "faq/extra.md"}
+    assert (result.documents["new"], result.documents["deleted"]) == (1, 3)

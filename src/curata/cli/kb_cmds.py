@@ -105,6 +105,15 @@ def sync(
             "unless --delete-missing renames the documents.",
         ),
     ] = None,
+    moved_from: Annotated[
+        str | None,
+        typer.Option(
+            metavar="OLD",
+            help="SOURCE is the source OLD in a new place (moved, another checkout): the "
+            "documents of OLD become SOURCE's, with their prefix; unchanged ones are not "
+            "parsed or embedded again.",
+        ),
+    ] = None,
     include: Annotated[
         list[str] | None,
         typer.Option(metavar="GLOB", help="Only paths matching (e.g. '**/*.md'); repeatable."),
@@ -137,12 +146,13 @@ def sync(
     reported (and kept in NAME.quarantine); the sync goes on with the rest.
 
     Several sources can feed one knowledge base. A document whose doc id is already
-    published from another source is reported as failed and not indexed; give one of the
-    sources a --prefix."""
+    published from another source is reported as failed and not indexed: give one of the
+    sources a --prefix, or, when SOURCE is that source in a new place, add --moved-from."""
     kb = _kb(ctx, name)
     options: dict[str, Any] = {
         "delete_missing": delete_missing,
         "prefix": prefix,
+        "moved_from": moved_from,
         "include": tuple(include or ()),
         "exclude": tuple(exclude or ()),
         "text_field": text_field,
@@ -200,6 +210,11 @@ def _print_sync(result: SyncResult) -> None:
         console.print(f"  skipped: {dup['doc_id']} duplicates {dup['duplicate_of']}", markup=False)
     for failure in result.failed:
         console.print(f"  failed: {failure['doc_id']}: {failure['reason']}", markup=False)
+    if result.moved:
+        console.print(
+            f"{result.moved} document(s) of the old place are this source's now",
+            markup=False,
+        )
     if result.touched:
         console.print(
             f"{result.touched} unchanged document(s) with a new modification time: stored, so "

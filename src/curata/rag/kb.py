@@ -290,6 +290,7 @@ class KnowledgeBase:
         *,
         delete_missing: bool = False,
         prefix: str | None = None,
+        moved_from: str | None = None,
         include: tuple[str, ...] = (),
         exclude: tuple[str, ...] = (),
         storage_options: dict[str, Any] | None = None,
@@ -311,7 +312,11 @@ class KnowledgeBase:
         source is reported as failed, not indexed; ``prefix="faq"`` makes this source's doc
         ids ``faq/...`` so both can live side by side. The prefix is remembered for the
         source: later syncs may leave it out, and a different one is refused unless
-        ``delete_missing`` renames the documents. See :mod:`curata.rag.source_scope`."""
+        ``delete_missing`` renames the documents. ``moved_from="/srv/old/docs"`` says that
+        ``source`` is that source in a new place: its documents become this source's (with
+        their prefix; unchanged ones are not parsed or embedded again), and with
+        ``delete_missing`` those no longer listed are removed. See
+        :mod:`curata.rag.source_scope`."""
         from curata.rag.sync import sync_knowledge_base
 
         return sync_knowledge_base(
@@ -320,6 +325,7 @@ class KnowledgeBase:
             source,
             delete_missing=delete_missing,
             prefix=prefix,
+            moved_from=moved_from,
             include=include,
             exclude=exclude,
             storage_options=storage_options,

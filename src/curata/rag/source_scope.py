@@ -12,6 +12,12 @@ hold ``README.md`` can live side by side. The knowledge base remembers each sour
 (in its documents part's settings): a later sync without one uses it, and a different one is
 refused unless ``delete_missing`` renames the documents.
 
+A source read from another place (a folder that moved, another checkout) has another
+identity, so its documents clash with those of the old one. ``moved_from`` says it is the
+same source: the documents of the old identity become the new one's in the sync (their
+``source`` is rewritten, the remembered prefix carries over), compared with the listing as
+if they had always been its own.
+
 Knowledge bases written before identities were normalised store the source as it was typed
 (``handbook``, ``./posts.jsonl``). :func:`stored_source` normalises such a value when it is
 read, from the absolute ``source_uri`` of the document where there is one; what stays relative
@@ -21,9 +27,10 @@ read, from the absolute ``source_uri`` of the document where there is one; what 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from curata.errors import InvalidInput
 from curata.rag.manifest import Manifest, Part
@@ -108,23 +115,37 @@ def clean_prefix(prefix: str) -> str:
     return cleaned
 
 
-def choose_prefix(
-    manifest: Manifest, identity: str, has_documents: bool, given: str | None, renaming: bool
-) -> str:
-    """The prefix of this sync: ``given``, else the one the source's documents have.
+def choose_prefix(manifest: Manifest, having: set[str], given: str | None, renaming: bool) -> str:
+    """The prefix of this sync: ``given``, else the one the documents it takes have.
+
+    Args:
+        manifest: the knowledge base.
+        having: the sources whose documents the sync takes that have documents (its own, and
+            with a move, the old place's).
+        given: the prefix asked for (None: not given).
+        renaming: whether the sync deletes missing documents, so a new prefix may rename.
 
     Raises:
-        InvalidInput: the source has documents under another prefix and ``renaming``
-            (``delete_missing``) is off.
+        InvalidInput: documents of ``having`` are under another prefix and ``renaming`` is
+            off, or under two prefixes and none is given.
     """
-    remembered = remembered_prefixes(manifest).get(identity, "") if has_documents else None
+    remembered = remembered_prefixes(manifest)
+    had = {s: remembered.get(s, "") for s in sorted(having)}
     if given is None:
-        return remembered or ""
+        if len(set(had.values())) > 1:
+            raise InvalidInput(
+                f"The documents taken by this sync are in {manifest.name!r} under two "
+                f"prefixes ({_prefixes_of(had)}).",
+                hint="Give the one they should all have, with --delete-missing "
+                "(prefix=..., delete_missing=True): the others are renamed in the same version.",
+            )
+        return next(iter(had.values()), "")
     prefix = clean_prefix(given)
-    if remembered is not None and prefix != remembered and not renaming:
-        had = f"the prefix {remembered!r}" if remembered else "no prefix"
+    other = next((s for s, p in had.items() if p != prefix), None)
+    if other is not None and not renaming:
+        was = f"the prefix {had[other]!r}" if had[other] else "no prefix"
         raise InvalidInput(
-            f"The documents of {identity} are in {manifest.name!r} with {had}; the prefix "
+            f"The documents of {other} are in {manifest.name!r} with {was}; the prefix "
             f"{prefix!r} would index them a second time under other doc ids.",
             hint="Leave the prefix out: the knowledge base remembers it. To rename the "
             "documents, add --delete-missing (delete_missing=True): those under the old doc "
@@ -133,26 +154,54 @@ def choose_prefix(
     return prefix
 
 
+def _prefixes_of(had: dict[str, str]) -> str:
+    return "; ".join(f"{s}: {repr(p) if p else 'none'}" for s, p in had.items())
+
+
 def remembered_prefixes(manifest: Manifest) -> dict[str, str]:
     """The prefix of each source synced with one: ``{identity: prefix}``."""
     return dict(manifest.documents.settings.get(SOURCES_SETTING, {}))
 
 
-def remember_prefix(manifest: Manifest, identity: str, prefix: str) -> Manifest:
-    """``manifest`` with ``prefix`` remembered for ``identity`` (forgotten when empty)."""
+def remember_source(
+    manifest: Manifest, identity: str, prefix: str, moved: frozenset[str] = frozenset()
+) -> Manifest:
+    """``manifest`` with ``prefix`` remembered for ``identity`` (forgotten when empty), and
+    the sources in ``moved``, whose documents are ``identity``'s now, forgotten."""
     prefixes = remembered_prefixes(manifest)
-    if prefixes.get(identity, "") == prefix:
-        return manifest
-    prefixes.pop(identity, None)
+    for old in moved | {identity}:
+        prefixes.pop(old, None)
     if prefix:
         prefixes[identity] = prefix
     docs = manifest.documents
+    if prefixes == docs.settings.get(SOURCES_SETTING, {}):
+        return manifest
     settings = {k: v for k, v in docs.settings.items() if k != SOURCES_SETTING}
     if prefixes:
         settings[SOURCES_SETTING] = prefixes
     documents = Part(docs.role, docs.dataset, docs.version, settings)
     parts = tuple(documents if p is docs else p for p in manifest.parts)
     return Manifest(manifest.name, manifest.version, parts)
+
+
+def moved_sources(
+    kb: str, identity: str, sources: set[str], moved_from: str | None
+) -> frozenset[str]:
+    """The sources whose documents become ``identity``'s in this sync: ``moved_from``.
+
+    Raises:
+        InvalidInput: ``moved_from`` is not a source with documents in knowledge base ``kb``.
+    """
+    if moved_from is None:
+        return frozenset()
+    old = normal_location(moved_from)
+    if old not in sources:
+        listed = ", ".join(sorted(sources)) if sources else "none yet"
+        raise InvalidInput(
+            f"{kb!r} has no documents from {old}, so there is nothing to move from it.",
+            hint=f"--moved-from takes one of its sources: {listed}.",
+        )
+    return frozenset({old} - {identity})
 
 
 class ScopedSource:
@@ -165,6 +214,8 @@ class ScopedSource:
         prefix: what goes in front of every doc id (None: the one the source's documents
             have, if any); see :func:`choose_prefix`.
         renaming: whether the sync deletes missing documents, so a new prefix may rename.
+        moved_from: a source of the knowledge base that this one is in a new place: its
+            documents become this source's (see :func:`moved_sources`).
     """
 
     def __init__(
@@ -175,6 +226,7 @@ class ScopedSource:
         prefix: str | None,
         *,
         renaming: bool,
+        moved_from: str | None = None,
     ) -> None:
         self.inner = source
         self.uri = source.uri
@@ -184,17 +236,36 @@ class ScopedSource:
         self.stored = {
             d: stored_source(p.source or "", p.source_uri or "", d) for d, p in stored.items()
         }
-        #: doc ids of the published documents that came from this source
-        self.own = frozenset(d for d, s in self.stored.items() if same_source(s, self.identity))
-        self.prefix = choose_prefix(manifest, self.identity, bool(self.own), prefix, renaming)
+        sources = set(self.stored.values())
+        #: the sources whose documents become this source's in this sync
+        self.moved = moved_sources(self.kb, self.identity, sources, moved_from)
+        mine = {s for s in sources if same_source(s, self.identity)}
+        #: doc ids of the published documents that came from this source (or are moved to it)
+        self.own = frozenset(d for d, s in self.stored.items() if s in mine | self.moved)
+        having = ({self.identity} if mine else set()) | self.moved
+        self.prefix = choose_prefix(manifest, having, prefix, renaming)
 
-    def params(self) -> dict[str, str]:
+    def params(self) -> dict[str, Any]:
         """What the sync's run records of its source."""
-        return {"source": self.identity, "prefix": self.prefix}
+        moved = {"moved_from": sorted(self.moved)} if self.moved else {}
+        return {"source": self.identity, "prefix": self.prefix, **moved}
 
-    def remember_prefix(self, manifest: Manifest) -> Manifest:
-        """``manifest`` with this source's prefix remembered (see :func:`remember_prefix`)."""
-        return remember_prefix(manifest, self.identity, self.prefix)
+    def remember(self, manifest: Manifest) -> Manifest:
+        """``manifest`` with this source's prefix remembered and the sources moved to it
+        forgotten (see :func:`remember_source`)."""
+        return remember_source(manifest, self.identity, self.prefix, self.moved)
+
+    def moved_documents(self, deleted: list[str]) -> list[str]:
+        """Doc ids of the moved sources' documents that stay: they get this source's identity."""
+        gone = set(deleted)
+        return sorted(d for d in self.own if self.stored[d] in self.moved and d not in gone)
+
+    def relabelled(self, doc_ids: list[str]) -> pa.Table:
+        """Rows that give the documents ``doc_ids`` this source's identity."""
+        import pyarrow as pa
+
+        sources = pa.array([self.identity] * len(doc_ids), pa.string())
+        return pa.table({"doc_id": pa.array(doc_ids, pa.string()), "source": sources})
 
     @property
     def problems(self) -> list[tuple[str, str]]:
@@ -229,8 +300,9 @@ class ScopedSource:
         import pyarrow as pa
 
         rows = [{**f, "source": self.identity} for f in failed]
+        retried = self.moved | {self.identity}
         if before is not None and "source" in before.column_names:
-            rows += [r for r in before.to_pylist() if r["source"] != self.identity]
+            rows += [r for r in before.to_pylist() if r["source"] not in retried]
         rows.sort(key=lambda r: (r["doc_id"], r["source"]))
         schema = pa.schema(
             [("doc_id", pa.string()), ("reason", pa.string()), ("source", pa.string())]
@@ -241,15 +313,18 @@ class ScopedSource:
         name = _suggested_prefix(self.identity)
         name = "NAME" if name in ("", self.prefix) else name
         listed = doc_id.removeprefix(f"{self.prefix}/") if self.prefix else doc_id
-        command = f"curata kb sync {self.kb} {self.identity} --prefix {name}"
+        sync = f"curata kb sync {self.kb} {shlex.quote(self.identity)}"
+        command = f"{sync} --prefix {name}"
         effect = f"this document becomes {name}/{listed}"
         if renaming:
             command += " --delete-missing"
             effect += "; --delete-missing renames the ones indexed from it"
         return (
             f"published from {other} already, so this one from {self.identity} was not indexed "
-            f"(one document per doc id; the published one stays). To index both, run "
-            f"`{command}` ({effect})"
+            "(one document per doc id; the published one stays). The same source in a new "
+            f"place (moved, another checkout)? Run `{sync} --moved-from {shlex.quote(other)}`: "
+            f"the documents of {other} become this source's. Another source? To index both, "
+            f"run `{command}` ({effect})"
         )
 
 

@@ -83,6 +83,8 @@ class SyncResult:
     duplicates: list[dict[str, str]] = field(default_factory=list)
     #: unchanged documents with a new size or mtime (a touch, a copy), stored for the fast path
     touched: int = 0
+    #: documents of the source moved from (``moved_from``) that are this source's now
+    moved: int = 0
     seconds: float = 0.0
     run_id: str | None = None
 
@@ -101,6 +103,7 @@ class SyncResult:
             "pii_redacted": self.pii_redacted,
             "duplicates": self.duplicates,
             "touched": self.touched,
+            "moved": self.moved,
             "seconds": round(self.seconds, 3),
             "run_id": self.run_id,
         }
@@ -125,6 +128,7 @@ class _Plan:
     changed: list[str] = field(default_factory=list)
     unchanged: int = 0
     touched: list[dict[str, Any]] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     duplicates: list[dict[str, str]] = field(default_factory=list)
 
@@ -161,6 +165,7 @@ def sync_knowledge_base(
     *,
     delete_missing: bool = False,
     prefix: str | None = None,
+    moved_from: str | None = None,
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
     storage_options: dict[str, Any] | None = None,
@@ -191,7 +196,9 @@ def sync_knowledge_base(
     )
     result = SyncResult(manifest.name, manifest.version, manifest.version)
     previous = _previous_documents(lake, manifest)
-    source = ScopedSource(opened, manifest, previous, prefix, renaming=delete_missing)
+    source = ScopedSource(
+        opened, manifest, previous, prefix, renaming=delete_missing, moved_from=moved_from
+    )
     run_id = lake.start_run(
         f"kb-sync:{manifest.name}",
         params={**source.params(), "delete_missing": delete_missing, "executor": executor},
@@ -230,27 +237,11 @@ def _sync(job: _Job) -> None:
     )
     plan = job.plan
     settings = manifest.chunk_settings
+    parse = {"max_bytes": options.max_bytes, "errors_to_column": True, "pii": manifest.pii}
+    size, overlap = settings["chunk_size"], settings["chunk_overlap"]
+    chunk = {"embedder": manifest.embedders[0], "size": size, "overlap": overlap}
     segment = Segment(
-        steps=[
-            PlannedStep(
-                ParseStep(
-                    {
-                        "max_bytes": options.max_bytes,
-                        "errors_to_column": True,
-                        "pii": manifest.pii,
-                    }
-                )
-            ),
-            PlannedStep(
-                ChunkStep(
-                    {
-                        "embedder": manifest.embedders[0],
-                        "size": settings["chunk_size"],
-                        "overlap": settings["chunk_overlap"],
-                    }
-                )
-            ),
-        ],
+        steps=[PlannedStep(ParseStep(parse)), PlannedStep(ChunkStep(chunk))],
         taps={"documents": 0, "chunks": 1},
         gates=[],
         offset=0,
@@ -283,8 +274,9 @@ def _sync(job: _Job) -> None:
             f"{len(deleted)} documents of {manifest.name!r}.",
             hint="Check the source path or prefix; nothing was published.",
         )
+    plan.moved = source.moved_documents(deleted)
     _count(job.result, plan, deleted)
-    if docs_table.num_rows == 0 and not deleted and not plan.touched:
+    if docs_table.num_rows == 0 and not deleted and not plan.touched and not plan.moved:
         _write_quarantine_only(job)
         return
     embedded = _embed_all(
@@ -303,16 +295,8 @@ def _workers(job: _Job, items: list[SourceItem]) -> int | None:
     to_read = 0
     for item in items:
         prev = job.previous.get(item.doc_id)
-        unchanged = (
-            prev is not None
-            and item.mtime
-            and (prev.size, prev.mtime)
-            == (
-                item.size,
-                item.mtime,
-            )
-        )
-        if not unchanged and item.size <= job.options.max_bytes:
+        same = prev is not None and (prev.size, prev.mtime) == (item.size, item.mtime)
+        if not (same and item.mtime) and item.size <= job.options.max_bytes:
             to_read += item.size
     return None if to_read > BATCH_BYTES else 1
 
@@ -520,6 +504,7 @@ def _count(result: SyncResult, plan: _Plan, deleted: list[str]) -> None:
     result.failed = sorted(plan.failed, key=lambda f: f["doc_id"])
     result.duplicates = plan.duplicates
     result.touched = len(plan.touched)
+    result.moved = len(plan.moved)
 
 
 def _embed_all(
@@ -624,6 +609,8 @@ def _publish(
             pub.upsert(docs_part.dataset, documents)
         if plan.touched:
             pub.upsert(docs_part.dataset, pa.Table.from_pylist(plan.touched))
+        if plan.moved:
+            pub.upsert(docs_part.dataset, job.source.relabelled(plan.moved))
         if deleted:
             pub.delete(docs_part.dataset, _in_filter("doc_id", deleted))
         for part in manifest.chunk_parts:
@@ -631,7 +618,7 @@ def _publish(
         if deleted:
             pub.upsert(manifest.part(RETIRED).dataset, retired)
         _quarantine(job, pub)
-        new = publish_manifest(pub, job.source.remember_prefix(manifest))
+        new = publish_manifest(pub, job.source.remember(manifest))
     result.version = new.version
 
 
@@ -692,9 +679,10 @@ def _write_quarantine_only(job: _Job) -> None:
 def _message(result: SyncResult) -> str:
     d = result.documents
     touched = f", {result.touched} touched" if result.touched else ""
+    moved = f", {result.moved} moved" if result.moved else ""
     return (
         f"sync: {d['new']} new, {d['changed']} changed, {d['deleted']} deleted, "
-        f"{d['failed']} failed{touched}"
+        f"{d['failed']} failed{touched}{moved}"
     )
 
 
