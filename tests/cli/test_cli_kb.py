@@ -228,11 +228,11 @@ def test_a_doc_id_taken_by_another_source_fails_until_a_prefix_is_given(
     assert (
         f"  failed: faq/keyboard-shortcuts.txt: published from {kb} already, so this one from "
         f"{other} was not indexed (one document per doc id; the published one stays). The same "
-        f"source in a new place (moved, another checkout)? Run `curata kb sync hb {other} "
-        f"--moved-from {kb}`: the documents of {kb} become this source's. Another source? To "
-        f"index both, run `curata kb sync hb {other} --prefix more --delete-missing` (this "
-        "document becomes more/faq/keyboard-shortcuts.txt; --delete-missing renames the ones "
-        "indexed from it)"
+        "source in a new place (moved, another checkout, a sync run from another folder)? Run "
+        f"`curata kb sync hb {other} --moved-from {kb}`: the documents of {kb} become this "
+        f"source's. Another source? To index both, run `curata kb sync hb {other} --prefix more "
+        "--delete-missing` (this document becomes more/faq/keyboard-shortcuts.txt; "
+        "--delete-missing renames the ones indexed from it)"
     ) in clash.stdout
     refused = cli("kb", "sync", "hb", str(other), "--prefix", "more", code=2)
     assert f"The documents of {other} are in 'hb' with no prefix" in refused.error
@@ -256,7 +256,7 @@ def test_a_folder_moved_elsewhere_keeps_its_documents_with_moved_from(
     shutil.copytree(kb, moved)
     (moved / "faq" / "keyboard-shortcuts.txt").unlink()
     help_text = " ".join(cli("kb", "sync", "--help").stdout.split())
-    assert "SOURCE is the source OLD in a new place (moved, another checkout)" in help_text
+    assert "SOURCE is the source OLD in a new place (moved, another checkout, a" in help_text
 
     unknown = cli("kb", "sync", "hb", str(moved), "--moved-from", str(tmp_path), code=2)
     assert unknown.error == (

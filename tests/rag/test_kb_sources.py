@@ -14,7 +14,8 @@ import pytest
 import curata
 from curata.errors import InvalidInput
 from curata.rag import KnowledgeBase, source_scope
-from curata.rag.source_scope import ScopedSource, same_source, stored_source
+from curata.rag.manifest import Manifest, Part
+from curata.rag.source_scope import ScopedSource, stored_source
 
 if TYPE_CHECKING:
     from conftest import S3Server
@@ -80,12 +81,13 @@ def test_two_folders_fill_one_knowledge_base_each_document_with_its_source(
 
     assert second.documents["new"] == 1 and second.failed == []
     assert _documents(kb) == {
-        "README.md": os.path.abspath(handbook),  # given as handbook/: stored absolute
-        "setup.md": os.path.abspath(handbook),
-        "billing.md": os.path.abspath(faq),
+        "README.md": "handbook",  # given as handbook/: stored as given, normalised
+        "setup.md": "handbook",
+        "billing.md": str(faq),
     }
-    again = kb.sync(str(handbook))  # another spelling of the same folder
-    assert again.documents["unchanged"] == 2 and not again.published
+    for spelling in ("./handbook", "handbook", "handbook//", "faq/../handbook/"):
+        again = kb.sync(spelling)
+        assert again.documents["unchanged"] == 2 and not again.published
 
 
 def test_delete_missing_removes_only_documents_of_the_source_synced(
@@ -124,10 +126,12 @@ def test_a_doc_id_published_from_another_source_is_quarantined_and_the_first_sta
     assert failure["doc_id"] == "README.md"
     reason = failure["reason"]
     assert reason.startswith(f"published from {handbook} already, so this one from {faq} was")
-    assert f"new place (moved, another checkout)? Run `curata kb sync hb {faq} --moved-from " \
-        f"{handbook}`: the documents of {handbook} become this source's." in reason  # fmt: skip
-    assert f"Another source? To index both, run `curata kb sync hb {faq} --prefix faq " \
-        "--delete-missing`" in reason  # fmt: skip
+    moved = (
+        "(moved, another checkout, a sync run from another folder)? Run `curata kb sync hb "
+        f"{faq} --moved-from {handbook}`: the documents of {handbook} become this source's."
+    )
+    other = f"Another source? To index both, run `curata kb sync hb {faq} --prefix faq --"
+    assert moved in reason and other in reason
     assert "this document becomes faq/README.md" in reason
     assert _quarantine(kb) == {"README.md": reason}
     assert _documents(kb)["README.md"] == str(handbook)
@@ -201,32 +205,29 @@ def test_a_knowledge_base_written_before_sources_were_normalised_still_syncs(
         '{"id": "p2", "text": "Export to PDF loses images."}\n'
     )
     (faq / "README.md").unlink()
-    # Written as curata stored sources before: the path as typed, here relative.
+    monkeypatch.chdir(tmp_path)
+    # Written as curata stored sources before: the path as typed.
     with monkeypatch.context() as old:
         old.setattr(source_scope, "source_identity", lambda source: source.uri)
-        old.chdir(tmp_path)
-        kb.sync("handbook/")
+        kb.sync("./handbook/")
         kb.sync("./posts.jsonl")
-        kb.sync("faq/billing.md")
+        kb.sync("./faq/billing.md")
     assert set(_documents(kb).values()) == {"handbook", "./posts.jsonl", "faq/billing.md"}
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)
 
-    for source in (handbook, posts, faq / "billing.md"):
-        again = kb.sync(str(source))
+    for source in ("handbook", "./posts.jsonl", "posts.jsonl", "faq/billing.md"):
+        again = kb.sync(source)
         assert again.failed == [] and not again.published
 
     (handbook / "setup.md").unlink()
     (handbook / "p1").write_text("A file whose name is the id of a post.")
-    result = kb.sync(str(handbook), delete_missing=True)
+    result = kb.sync("handbook", delete_missing=True)
     assert result.documents["deleted"] == 1
     assert [f["doc_id"] for f in result.failed] == ["p1"]
     assert "published from posts.jsonl already" in result.failed[0]["reason"]
     assert set(_documents(kb)) == {"README.md", "p1", "p2", "billing.md"}
 
     posts.write_text('{"id": "p2", "text": "Export to PDF loses images."}\n')
-    records = kb.sync(str(posts), delete_missing=True)
+    records = kb.sync("posts.jsonl", delete_missing=True)
     assert records.documents["deleted"] == 1 and records.documents["unchanged"] == 1
     assert set(_documents(kb)) == {"README.md", "p2", "billing.md"}
     assert kb.check().ok
@@ -254,32 +255,23 @@ def test_two_bucket_prefixes_are_two_sources(kb: KnowledgeBase, s3: S3Server) ->
 
 
 @pytest.mark.parametrize(
-    ("source", "source_uri", "doc_id", "expected"),
+    ("source", "expected"),
     [
-        ("/srv/handbook/", "/srv/handbook/guides/a.md", "guides/a.md", "/srv/handbook"),
-        ("handbook", "/srv/handbook/guides/a.md", "guides/a.md", "/srv/handbook"),
-        ("./docs/handbook/", "/srv/docs/handbook/a.md", "a.md", "/srv/docs/handbook"),
-        ("../handbook", "/srv/handbook/a.md", "a.md", "/srv/handbook"),
-        (".", "/srv/handbook/a.md", "a.md", "/srv/handbook"),
-        ("notes/faq.md", "/srv/notes/faq.md", "faq.md", "/srv/notes/faq.md"),
-        ("docs", "/srv/docs/docs", "docs", "/srv/docs"),  # a folder holding its namesake
-        ("./posts.jsonl", "./posts.jsonl#L1", "p1", "posts.jsonl"),  # stays relative
-        ("s3://bucket/prefix/", "s3://bucket/prefix/a.md", "a.md", "s3://bucket/prefix"),
-        ("s3://bucket/", "s3://bucket/a.md", "a.md", "s3://bucket"),
+        ("/srv/handbook/", "/srv/handbook"),
+        ("handbook", "handbook"),
+        ("./docs/handbook/", "docs/handbook"),
+        ("../handbook", "../handbook"),
+        ("docs/../handbook", "handbook"),
+        (".", "."),
+        ("./", "."),
+        ("./posts.jsonl", "posts.jsonl"),
+        ("s3://bucket/prefix/", "s3://bucket/prefix"),
+        ("s3://bucket/", "s3://bucket"),
+        (None, ""),
     ],
 )
-def test_stored_sources_are_normalised_when_read(
-    source: str, source_uri: str, doc_id: str, expected: str
-) -> None:
-    assert stored_source(source, source_uri, doc_id) == expected
-
-
-def test_a_relative_source_that_could_not_be_normalised_matches_leniently() -> None:
-    assert same_source("posts.jsonl", "/srv/data/posts.jsonl")
-    assert same_source("data/posts.jsonl", "/srv/data/posts.jsonl")
-    assert not same_source("other/posts.jsonl", "/srv/data/posts.jsonl")
-    assert not same_source("/srv/other/posts.jsonl", "/srv/data/posts.jsonl")
-    assert not same_source("posts.jsonl", "s3://bucket/posts.jsonl")
+def test_stored_sources_are_read_as_identities(source: str | None, expected: str) -> None:
+    assert stored_source(source) == expected
 
 
 def test_each_source_keeps_its_own_quarantine_rows(
@@ -447,3 +439,121 @@ def test_a_move_onto_a_source_with_documents_under_another_prefix_asks_for_one(
 
     assert set(_documents(kb)) == {"faq/README.md", "faq/billing.md", "faq/extra.md"}
     assert (result.documents["new"], result.documents["deleted"]) == (1, 3)
+
+
+def test_one_folder_by_any_spelling_of_its_path_and_by_a_copy_with_moved_from(
+    kb: KnowledgeBase, handbook: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    kb.sync("handbook")
+    assert not kb.sync("./handbook/").published
+
+    absolute = kb.sync(str(handbook))  # given otherwise: another source
+
+    assert [f["doc_id"] for f in absolute.failed] == ["README.md", "setup.md"]
+    reason = absolute.failed[0]["reason"]
+    assert reason.startswith(f"published from handbook already, so this one from {handbook} ")
+    assert (
+        f"from another folder)? Run `curata kb sync hb {handbook} --moved-from handbook`" in reason
+    )
+    assert f"run `curata kb sync hb {handbook} --prefix handbook`" in reason
+    _moved_copy(handbook, tmp_path / "archive" / "handbook")
+    moved = kb.sync("archive/handbook/", moved_from="./handbook")
+    assert (moved.moved, moved.documents["unchanged"], moved.chunks["embedded"]) == (2, 2, 0)
+    assert set(_documents(kb).values()) == {"archive/handbook"}
+    assert set(_quarantine(kb)) == {"README.md", "setup.md"}  # the clashes of the other one
+    monkeypatch.chdir(tmp_path / "archive")
+    assert len(kb.sync("handbook").failed) == 2  # "handbook" is no source of it any more
+
+
+def test_checkouts_synced_by_one_relative_path_from_their_roots_share_the_source(
+    kb: KnowledgeBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, ci = tmp_path / "home" / "alice" / "repo", tmp_path / "ci" / "build-7"
+    for checkout in (alice, ci):  # each written when checked out: their own mtimes
+        _write(checkout / "docs", HANDBOOK)
+    monkeypatch.chdir(alice)
+    kb.sync("docs/", prefix="handbook")
+
+    monkeypatch.chdir(ci)
+    (ci / "docs" / "setup.md").write_text("# Setup\n\nInstall the agent and open port 8443.\n")
+    (ci / "docs" / "README.md").unlink()
+    from_ci = kb.sync("./docs", delete_missing=True)
+
+    assert from_ci.failed == [] and from_ci.moved == 0
+    assert from_ci.documents == {
+        "new": 0,
+        "changed": 1,
+        "unchanged": 0,
+        "deleted": 1,
+        "failed": 0,
+    }
+    assert _documents(kb) == {"handbook/setup.md": "docs"}  # the prefix is the source's
+    monkeypatch.chdir(alice)
+    (alice / "docs" / "README.md").unlink()  # alice pulls the change
+    (alice / "docs" / "setup.md").write_text("# Setup\n\nInstall the agent and open port 8443.\n")
+    pulled = kb.sync("docs")
+    assert pulled.failed == [] and pulled.documents["unchanged"] == 1
+    assert pulled.chunks["embedded"] == 0
+    assert kb.search("agent port", k=1, mode="keyword")[0].doc_id == "handbook/setup.md"
+
+
+def _remember_as_before(self: ScopedSource, manifest: Manifest) -> Manifest:
+    """What curata kept in the manifest while sources were absolute paths: the prefixes."""
+    remembered = source_scope.remember_source(manifest, self.identity, self.prefix, self.moved)
+    docs = remembered.documents
+    settings = {k: v for k, v in docs.settings.items() if k != source_scope.ABSOLUTE_SETTING}
+    documents = Part(docs.role, docs.dataset, docs.version, settings)
+    parts = tuple(documents if p is docs else p for p in remembered.parts)
+    return Manifest(manifest.name, manifest.version, parts)
+
+
+def test_a_knowledge_base_written_with_absolute_sources_moves_to_the_paths_as_given(
+    kb: KnowledgeBase,
+    handbook: Path,
+    faq: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (handbook / "broken.pdf").write_bytes(b"%PDF-1.7 not really a pdf")
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as old:  # as curata stored sources before: absolute paths
+        old.setattr(source_scope, "source_identity", lambda s: os.path.abspath(s.uri))
+        old.setattr(ScopedSource, "remember", _remember_as_before)
+        kb.sync("handbook/")
+        kb.sync("faq", prefix="faq")
+    assert set(_documents(kb).values()) == {str(handbook), str(faq)}
+
+    same_place = kb.sync("handbook/")  # the same command from the same folder
+    kb.sync("faq")  # the prefix remembered under the absolute path carries over
+
+    assert same_place.moved == 2 and same_place.documents["unchanged"] == 2
+    assert same_place.chunks["embedded"] == 0
+    assert [f["doc_id"] for f in same_place.failed] == ["broken.pdf"]
+    assert _documents(kb) == {
+        "README.md": "handbook",
+        "setup.md": "handbook",
+        "faq/README.md": "faq",
+        "faq/billing.md": "faq",
+    }
+    assert set(_quarantine(kb)) == {"broken.pdf"}  # the old row is replaced, not doubled
+    assert kb.manifest().documents.settings["sources"] == {"faq": "faq"}
+    bob = tmp_path / "bob"
+    _moved_copy(handbook, bob / "handbook")
+    monkeypatch.chdir(bob)
+    from_bob = kb.sync("handbook")  # another member, from the same folder of his copy
+    assert from_bob.moved == 0 and [f["doc_id"] for f in from_bob.failed] == ["broken.pdf"]
+    assert kb.check().ok
+
+
+def test_an_absolute_path_given_as_such_is_a_source_a_relative_one_does_not_take_over(
+    kb: KnowledgeBase, faq: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb.sync(str(faq))
+    monkeypatch.chdir(tmp_path)
+
+    relative = kb.sync("faq")
+
+    assert relative.moved == 0 and len(relative.failed) == 2
+    assert set(_documents(kb).values()) == {str(faq)}
+    assert kb.sync("faq", moved_from=str(faq)).moved == 2

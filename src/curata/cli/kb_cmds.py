@@ -109,7 +109,8 @@ def sync(
         str | None,
         typer.Option(
             metavar="OLD",
-            help="SOURCE is the source OLD in a new place (moved, another checkout): the "
+            help="SOURCE is the source OLD in a new place (moved, another checkout, a sync "
+            "from another folder): the "
             "documents of OLD become SOURCE's, with their prefix; unchanged ones are not "
             "parsed or embedded again.",
         ),
@@ -145,9 +146,11 @@ def sync(
     texts never embedded before are sent to the model. Files that cannot be read are
     reported (and kept in NAME.quarantine); the sync goes on with the rest.
 
-    Several sources can feed one knowledge base. A document whose doc id is already
-    published from another source is reported as failed and not indexed: give one of the
-    sources a --prefix, or, when SOURCE is that source in a new place, add --moved-from."""
+    Several sources can feed one knowledge base. A source is SOURCE as given, normalised
+    but not made absolute (docs/ is docs): run its syncs from the same folder each time. A
+    document whose doc id is already published from another source is reported as failed
+    and not indexed: give one of the sources a --prefix, or, when SOURCE is that source in a
+    new place, add --moved-from."""
     kb = _kb(ctx, name)
     options: dict[str, Any] = {
         "delete_missing": delete_missing,

@@ -307,12 +307,14 @@ class KnowledgeBase:
         ``text_field`` and ``id_field`` name the fields of each record's text and id. Files
         larger than ``max_bytes`` are reported as failed, unread. See :mod:`curata.rag.sync`.
 
-        A knowledge base may be fed by several sources. ``delete_missing`` removes only
-        documents read from this source. A document whose doc id is published from another
+        A knowledge base may be fed by several sources, each known by its path as given,
+        normalised but not made absolute (``"docs/"`` is ``docs``, in every checkout that
+        syncs from the same folder). ``delete_missing`` removes only documents read from this
+        source. A document whose doc id is published from another
         source is reported as failed, not indexed; ``prefix="faq"`` makes this source's doc
         ids ``faq/...`` so both can live side by side. The prefix is remembered for the
         source: later syncs may leave it out, and a different one is refused unless
-        ``delete_missing`` renames the documents. ``moved_from="/srv/old/docs"`` says that
+        ``delete_missing`` renames the documents. ``moved_from="old/docs"`` says that
         ``source`` is that source in a new place: its documents become this source's (with
         their prefix; unchanged ones are not parsed or embedded again), and with
         ``delete_missing`` those no longer listed are removed. See

@@ -1,27 +1,33 @@
 """Several sources in one knowledge base: which documents belong to the source being synced.
 
-Every document stores where it was read from (the ``source`` column) as a normalised
-identity: the absolute path of a folder, a file or a JSONL file (symbolic links are not
-resolved, so a ``current`` link moved to a new release stays the same source), or
-``s3://bucket/prefix``. A sync compares with, and with ``delete_missing`` removes, only the
-documents of its own source. A listed document whose doc id is published from another source
-is not indexed: it is reported as a clash, and the published document stays.
+Every document stores where it was read from (the ``source`` column) as an identity: the
+location as the user gave it, normalised (``os.path.normpath`` of a local path, so
+``./docs/``, ``docs`` and ``docs/`` are ``docs``; ``s3://bucket/prefix`` without trailing
+slashes). A relative path stays relative: it names the same source in every checkout and on
+every machine, as long as the sync runs from the same folder of it (the root of a repository,
+say). Symbolic links are not resolved, so a ``current`` link moved to a new release stays the
+same source. A sync compares with, and with ``delete_missing`` removes, only the documents of
+its own source. A listed document whose doc id is published from another source is not
+indexed: it is reported as a clash, and the published document stays.
 
 ``prefix`` puts ``PREFIX/`` in front of every doc id of a source, so two sources that both
 hold ``README.md`` can live side by side. The knowledge base remembers each source's prefix
 (in its documents part's settings): a later sync without one uses it, and a different one is
 refused unless ``delete_missing`` renames the documents.
 
-A source read from another place (a folder that moved, another checkout) has another
-identity, so its documents clash with those of the old one. ``moved_from`` says it is the
-same source: the documents of the old identity become the new one's in the sync (their
-``source`` is rewritten, the remembered prefix carries over), compared with the listing as
-if they had always been its own.
+A source read from another place (a folder that moved, a checkout synced by another path) has
+another identity, so its documents clash with those of the old one. ``moved_from`` says it is
+the same source: the documents of the old identity become the new one's in the sync (their
+``source`` is rewritten, the remembered prefix carries over), compared with the listing as if
+they had always been its own.
 
-Knowledge bases written before identities were normalised store the source as it was typed
-(``handbook``, ``./posts.jsonl``). :func:`stored_source` normalises such a value when it is
-read, from the absolute ``source_uri`` of the document where there is one; what stays relative
-(JSONL files given by a relative path) is compared leniently by :func:`same_source`.
+Older knowledge bases stored other forms. Those written before identities were normalised
+hold the path as typed (``handbook``, ``./posts.jsonl``): normalised when read, it is the
+identity of the same path typed again. Those written while identities were absolute paths hold
+``/srv/repo/docs`` for a sync of ``docs`` run in ``/srv/repo``: a sync of ``docs`` from there
+moves them to ``docs`` as ``moved_from`` would (:func:`moved_sources`). The knowledge base
+lists the absolute paths given as such since (:data:`ABSOLUTE_SETTING`), which are sources of
+their own and never taken over that way.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ if TYPE_CHECKING:
     from curata.sources import Source, SourceItem
 
 SOURCES_SETTING = "sources"
+#: the absolute paths given as such (not made absolute by older curata), as a list
+ABSOLUTE_SETTING = "absolute_sources"
 
 
 class StoredDocument(Protocol):
@@ -50,18 +58,16 @@ class StoredDocument(Protocol):
     @property
     def source(self) -> str | None: ...
 
-    @property
-    def source_uri(self) -> str | None: ...
-
 
 def normal_location(location: str) -> str:
-    """``s3://bucket/prefix`` without trailing slashes; a local path made absolute."""
+    """``s3://bucket/prefix`` without trailing slashes; a local path normalised, not made
+    absolute (``./docs/`` is ``docs``)."""
     if location.startswith("s3://"):
         bucket, key = split_s3_uri(location)
         return f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
     if "://" in location:
         return location
-    return os.path.abspath(location)
+    return os.path.normpath(location)
 
 
 def source_identity(source: Source) -> str:
@@ -69,39 +75,14 @@ def source_identity(source: Source) -> str:
     return normal_location(source.uri)
 
 
-def stored_source(source: str, source_uri: str, doc_id: str) -> str:
-    """A stored ``source`` normalised, also when it was stored as typed (a relative path)."""
-    if "://" in source or os.path.isabs(source):
-        return normal_location(source)
-    if os.path.isabs(source_uri):
-        tail = _tail(source)
-        folder = source_uri[: -len(doc_id) - 1] if source_uri.endswith("/" + doc_id) else ""
-        for candidate in (folder, source_uri):  # a folder's document, else one file
-            if candidate and _ends_with(candidate, tail):
-                return candidate
-    return os.path.normpath(source)
+def stored_source(source: str | None) -> str:
+    """A stored ``source`` as an identity, also when it was stored as typed (``./posts.jsonl``
+    is ``posts.jsonl``); ``""`` for none."""
+    return normal_location(source) if source else ""
 
 
-def same_source(stored: str, identity: str) -> bool:
-    """Whether a document stored from ``stored`` came from the source ``identity``; a
-    relative ``stored`` (not normalisable) matches an identity that ends with it."""
-    if stored == identity:
-        return True
-    if "://" in stored or "://" in identity or os.path.isabs(stored):
-        return False
-    return _ends_with(identity, _tail(stored))
-
-
-def _tail(path: str) -> list[str]:
-    """The names of a relative path that are certain whatever the working folder was."""
-    parts = [p for p in os.path.normpath(path).split("/") if p not in ("", ".")]
-    while ".." in parts:
-        parts = parts[parts.index("..") + 1 :]
-    return parts
-
-
-def _ends_with(path: str, tail: list[str]) -> bool:
-    return not tail or path.split("/")[-len(tail) :] == tail
+def _is_relative(identity: str) -> bool:
+    return "://" not in identity and not os.path.isabs(identity)
 
 
 def clean_prefix(prefix: str) -> str:
@@ -166,42 +147,58 @@ def remembered_prefixes(manifest: Manifest) -> dict[str, str]:
 def remember_source(
     manifest: Manifest, identity: str, prefix: str, moved: frozenset[str] = frozenset()
 ) -> Manifest:
-    """``manifest`` with ``prefix`` remembered for ``identity`` (forgotten when empty), and
-    the sources in ``moved``, whose documents are ``identity``'s now, forgotten."""
+    """``manifest`` with ``prefix`` remembered for ``identity`` (forgotten when empty), an
+    absolute ``identity`` listed as given so, and the sources in ``moved``, whose documents
+    are ``identity``'s now, forgotten."""
+    docs = manifest.documents
     prefixes = remembered_prefixes(manifest)
+    absolute = set(docs.settings.get(ABSOLUTE_SETTING, [])) - moved
     for old in moved | {identity}:
         prefixes.pop(old, None)
     if prefix:
         prefixes[identity] = prefix
-    docs = manifest.documents
-    if prefixes == docs.settings.get(SOURCES_SETTING, {}):
-        return manifest
-    settings = {k: v for k, v in docs.settings.items() if k != SOURCES_SETTING}
+    if os.path.isabs(identity):
+        absolute.add(identity)
+    settings = {
+        k: v for k, v in docs.settings.items() if k not in (SOURCES_SETTING, ABSOLUTE_SETTING)
+    }
     if prefixes:
         settings[SOURCES_SETTING] = prefixes
+    if absolute:
+        settings[ABSOLUTE_SETTING] = sorted(absolute)
+    if settings == docs.settings:
+        return manifest
     documents = Part(docs.role, docs.dataset, docs.version, settings)
     parts = tuple(documents if p is docs else p for p in manifest.parts)
     return Manifest(manifest.name, manifest.version, parts)
 
 
 def moved_sources(
-    kb: str, identity: str, sources: set[str], moved_from: str | None
+    manifest: Manifest, identity: str, sources: set[str], moved_from: str | None
 ) -> frozenset[str]:
-    """The sources whose documents become ``identity``'s in this sync: ``moved_from``.
+    """The sources whose documents become ``identity``'s in this sync: ``moved_from``, and
+    for a relative ``identity``, the absolute path it names from here when older curata
+    stored it so (an absolute path given as such since is a source of its own).
 
     Raises:
-        InvalidInput: ``moved_from`` is not a source with documents in knowledge base ``kb``.
+        InvalidInput: ``moved_from`` is not a source with documents in the knowledge base.
     """
-    if moved_from is None:
-        return frozenset()
-    old = normal_location(moved_from)
-    if old not in sources:
-        listed = ", ".join(sorted(sources)) if sources else "none yet"
-        raise InvalidInput(
-            f"{kb!r} has no documents from {old}, so there is nothing to move from it.",
-            hint=f"--moved-from takes one of its sources: {listed}.",
-        )
-    return frozenset({old} - {identity})
+    moved = set()
+    if moved_from is not None:
+        old = normal_location(moved_from)
+        if old not in sources:
+            listed = ", ".join(sorted(sources)) if sources else "none yet"
+            raise InvalidInput(
+                f"{manifest.name!r} has no documents from {old}, so there is nothing to move "
+                "from it.",
+                hint=f"--moved-from takes one of its sources: {listed}.",
+            )
+        moved.add(old)
+    given_absolute = manifest.documents.settings.get(ABSOLUTE_SETTING, [])
+    before = os.path.abspath(identity)  # what older curata stored for a relative identity
+    if _is_relative(identity) and before in sources and before not in given_absolute:
+        moved.add(before)
+    return frozenset(moved - {identity})
 
 
 class ScopedSource:
@@ -233,17 +230,14 @@ class ScopedSource:
         self.lists_completely = source.lists_completely
         self.identity = source_identity(source)
         self.kb = manifest.name
-        self.stored = {
-            d: stored_source(p.source or "", p.source_uri or "", d) for d, p in stored.items()
-        }
+        self.stored = {d: stored_source(p.source) for d, p in stored.items()}
         sources = set(self.stored.values())
         #: the sources whose documents become this source's in this sync
-        self.moved = moved_sources(self.kb, self.identity, sources, moved_from)
-        mine = {s for s in sources if same_source(s, self.identity)}
+        self.moved = moved_sources(manifest, self.identity, sources, moved_from)
+        takes = self.moved | {self.identity}
         #: doc ids of the published documents that came from this source (or are moved to it)
-        self.own = frozenset(d for d, s in self.stored.items() if s in mine | self.moved)
-        having = ({self.identity} if mine else set()) | self.moved
-        self.prefix = choose_prefix(manifest, having, prefix, renaming)
+        self.own = frozenset(d for d, s in self.stored.items() if s in takes)
+        self.prefix = choose_prefix(manifest, sources & takes, prefix, renaming)
 
     def params(self) -> dict[str, Any]:
         """What the sync's run records of its source."""
@@ -302,7 +296,7 @@ class ScopedSource:
         rows = [{**f, "source": self.identity} for f in failed]
         retried = self.moved | {self.identity}
         if before is not None and "source" in before.column_names:
-            rows += [r for r in before.to_pylist() if r["source"] not in retried]
+            rows += [r for r in before.to_pylist() if stored_source(r["source"]) not in retried]
         rows.sort(key=lambda r: (r["doc_id"], r["source"]))
         schema = pa.schema(
             [("doc_id", pa.string()), ("reason", pa.string()), ("source", pa.string())]
@@ -310,7 +304,9 @@ class ScopedSource:
         return pa.Table.from_pylist(rows, schema=schema)
 
     def _clash(self, doc_id: str, other: str, renaming: bool) -> str:
-        name = _suggested_prefix(self.identity)
+        # The name of the folder or file, also when it was given as "." or "..".
+        where = os.path.abspath(self.identity) if _is_relative(self.identity) else self.identity
+        name = _suggested_prefix(where)
         name = "NAME" if name in ("", self.prefix) else name
         listed = doc_id.removeprefix(f"{self.prefix}/") if self.prefix else doc_id
         sync = f"curata kb sync {self.kb} {shlex.quote(self.identity)}"
@@ -322,7 +318,8 @@ class ScopedSource:
         return (
             f"published from {other} already, so this one from {self.identity} was not indexed "
             "(one document per doc id; the published one stays). The same source in a new "
-            f"place (moved, another checkout)? Run `{sync} --moved-from {shlex.quote(other)}`: "
+            "place (moved, another checkout, a sync run from another folder)? Run "
+            f"`{sync} --moved-from {shlex.quote(other)}`: "
             f"the documents of {other} become this source's. Another source? To index both, "
             f"run `{command}` ({effect})"
         )

@@ -117,7 +117,6 @@ class _Previous:
     content_hash: str
     doc_version: int
     source: str | None
-    source_uri: str | None
 
 
 @dataclass
