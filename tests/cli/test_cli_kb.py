@@ -261,7 +261,7 @@ def test_a_folder_moved_elsewhere_keeps_its_documents_with_moved_from(
     unknown = cli("kb", "sync", "hb", str(moved), "--moved-from", str(tmp_path), code=2)
     assert unknown.error == (
         f"error: 'hb' has no documents from {tmp_path}, so there is nothing to move from it. "
-        f"--moved-from takes one of its sources: {kb}."
+        f"--moved-from takes one of its sources (`curata kb sources hb`): {kb}."
     )
     out = cli("kb", "sync", "hb", str(moved), "--moved-from", str(kb), "--delete-missing").stdout
 
@@ -273,8 +273,40 @@ def test_a_folder_moved_elsewhere_keeps_its_documents_with_moved_from(
     assert again["documents"]["unchanged"] == 39 and again["moved"] == 0
 
 
+def test_sources_lists_each_source_with_prefix_documents_failures_and_last_sync(
+    project: Path, cli: Cli, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli("kb", "create", "hb", "--embedder", "hash:64", "--chunk-size", "120")
+    assert cli("kb", "sources", "hb", "--json").json() == []
+    assert "hb has no sources yet; fill it with `curata kb sync hb FOLDER`" in (
+        cli("kb", "sources", "hb").stdout
+    )
+    extra = corpus.parent / "extra"
+    extra.mkdir()
+    (extra / "pricing.md").write_text("# Pricing\n\nThe team plan costs nine euros.")
+    (extra / "empty.txt").write_text("")
+    monkeypatch.chdir(corpus.parent)
+    cli("--lake", str(project), "kb", "sync", "hb", "handbook/")
+    cli("--lake", str(project), "kb", "sync", "hb", "./extra", "--prefix", "more")
+
+    listed = cli("--lake", str(project), "kb", "sources", "hb", "--json").json()
+    text = cli("--lake", str(project), "kb", "sources", "hb").stdout
+
+    assert listed == [
+        {"source": "extra", "prefix": "more", "documents": 1, "failed": 1, "last_sync_version": 3},
+        {"source": "handbook", "prefix": "", "documents": 40, "failed": 0, "last_sync_version": 2},
+    ]
+    lines = [
+        line.strip("│ ") for line in text.splitlines() if "extra" in line or "handbook" in line
+    ]
+    assert [line.split() for line in lines] == [
+        ["extra", "│", "more", "│", "1", "│", "1", "│", "hb@3"],
+        ["handbook", "│", "-", "│", "40", "│", "0", "│", "hb@2"],
+    ]
+
+
 def test_help_lists_every_kb_command(cli: Cli) -> None:
     out = cli("kb", "--help").stdout
-    for command in ("create", "sync", "search", "log", "diff", "tag", "rollback",
+    for command in ("create", "sync", "sources", "search", "log", "diff", "tag", "rollback",
                     "add-embedder", "check"):  # fmt: skip
         assert command in out

@@ -421,7 +421,9 @@ def test_moving_from_a_place_that_is_not_a_source_is_refused_with_the_sources(
     assert refused.value.message == (
         f"'hb' has no documents from {tmp_path / 'nowhere'}, so there is nothing to move from it."
     )
-    assert refused.value.hint == f"--moved-from takes one of its sources: {handbook}."
+    assert refused.value.hint == (
+        f"--moved-from takes one of its sources (`curata kb sources hb`): {handbook}."
+    )
     assert kb.version == 2
 
 
@@ -557,3 +559,50 @@ def test_an_absolute_path_given_as_such_is_a_source_a_relative_one_does_not_take
     assert relative.moved == 0 and len(relative.failed) == 2
     assert set(_documents(kb).values()) == {str(faq)}
     assert kb.sync("faq", moved_from=str(faq)).moved == 2
+
+
+def test_the_sources_of_a_knowledge_base_with_prefix_documents_failures_and_last_sync(
+    kb: KnowledgeBase,
+    handbook: Path,
+    faq: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert kb.sources() == []
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text('{"id": "p1", "text": "Dark mode flickers on Android."}\n')
+    (handbook / "broken.pdf").write_bytes(b"%PDF-1.7 not really a pdf")
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as old:  # stored as typed, as curata did before
+        old.setattr(source_scope, "source_identity", lambda source: source.uri)
+        kb.sync("./posts.jsonl")  # version 2
+    kb.sync("handbook/")  # 3
+    kb.sync(str(faq), prefix="faq")  # 4
+    kb.sync("handbook")  # nothing changed: no version
+    (faq / "billing.md").write_text("# Billing\n\nInvoices are sent on the fifth.\n")
+    kb.sync(str(faq))  # 5
+    kb.sync("posts.jsonl")  # no version either
+
+    assert [s.to_dict() for s in kb.sources()] == [
+        {
+            "source": str(faq),
+            "prefix": "faq",
+            "documents": 2,
+            "failed": 0,
+            "last_sync_version": 5,
+        },
+        {
+            "source": "handbook",
+            "prefix": "",
+            "documents": 2,
+            "failed": 1,
+            "last_sync_version": 3,
+        },
+        {
+            "source": "posts.jsonl",  # stored as ./posts.jsonl
+            "prefix": "",
+            "documents": 1,
+            "failed": 0,
+            "last_sync_version": 2,
+        },
+    ]

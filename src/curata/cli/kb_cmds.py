@@ -1,4 +1,5 @@
-"""``curata kb``: knowledge bases (create, sync, search, log, diff, tag, rollback, check)."""
+"""``curata kb``: knowledge bases (create, sync, sources, search, log, diff, tag, rollback,
+check)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import typer
 
 from curata.cli.common import JsonOpt, lake_of
 from curata.cli.output import console, err_console, print_json
+from curata.cli.records import RecordColumn, print_records
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -110,9 +112,9 @@ def sync(
         typer.Option(
             metavar="OLD",
             help="SOURCE is the source OLD in a new place (moved, another checkout, a sync "
-            "from another folder): the "
-            "documents of OLD become SOURCE's, with their prefix; unchanged ones are not "
-            "parsed or embedded again.",
+            "from another folder): the documents of OLD become SOURCE's, with their prefix; "
+            "unchanged ones are not parsed or embedded again. `curata kb sources NAME` lists "
+            "the sources.",
         ),
     ] = None,
     include: Annotated[
@@ -286,6 +288,38 @@ def log_cmd(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None
         console.print(
             f"{name}@{e.version}{tags}  {e.timestamp[:19]}  {e.author}  {e.message}", markup=False
         )
+
+
+@app.command()
+def sources(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
+    """The sources that fill the knowledge base: prefix, documents, failures, last sync."""
+    found = _kb(ctx, name).sources()
+    if as_json:
+        print_json([s.to_dict() for s in found])
+        return
+    if not found:
+        console.print(
+            f"{name} has no sources yet; fill it with `curata kb sync {name} FOLDER`", markup=False
+        )
+        return
+    columns = [
+        RecordColumn("source"),
+        RecordColumn("prefix"),
+        RecordColumn("documents", justify="right"),
+        RecordColumn("failed", justify="right"),
+        RecordColumn("last sync"),
+    ]
+    rows = [
+        [
+            s.source,
+            s.prefix or "-",
+            str(s.documents),
+            str(s.failed),
+            "-" if s.last_sync_version is None else f"{name}@{s.last_sync_version}",
+        ]
+        for s in found
+    ]
+    print_records(columns, rows)
 
 
 @app.command()

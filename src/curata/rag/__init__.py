@@ -15,13 +15,15 @@ if TYPE_CHECKING:
     from curata.rag.embedders import Embedder, load_embedder
     from curata.rag.kb import KnowledgeBase
     from curata.rag.search import SearchHit
+    from curata.rag.source_list import KbSource
     from curata.rag.sync import SyncResult
 
-__all__ = ["Embedder", "KnowledgeBase", "SearchHit", "SyncResult", "load_embedder"]
+__all__ = ["Embedder", "KbSource", "KnowledgeBase", "SearchHit", "SyncResult", "load_embedder"]
 
 _WHERE = {
     "Embedder": "curata.rag.embedders",
     "load_embedder": "curata.rag.embedders",
+    "KbSource": "curata.rag.source_list",
     "KnowledgeBase": "curata.rag.kb",
     "SearchHit": "curata.rag.search",
     "SyncResult": "curata.rag.sync",

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from curata.lake.snapshot import Snapshot
     from curata.rag.check import CheckReport
     from curata.rag.search import SearchHit
+    from curata.rag.source_list import KbSource
     from curata.rag.sync import Progress, SyncResult
 
 
@@ -275,6 +276,18 @@ class KnowledgeBase:
             )
             for c in ds.log()
         ]
+
+    def sources(self) -> list[KbSource]:
+        """The sources that fill the knowledge base, by identity: each with its prefix, its
+        published documents, its failures in ``kb.quarantine`` and the version its last sync
+        with changes published. See :mod:`curata.rag.source_scope`.
+
+        >>> [s.source for s in kb.sources()]  # doctest: +SKIP
+        ['docs', 's3://team-docs/faq']
+        """
+        from curata.rag.source_list import list_sources
+
+        return list_sources(self.lake, self.manifest())
 
     def diff(self, a: str | int, b: str | int) -> dict[str, Any]:
         """Documents added, changed and removed between two versions, and chunk counts."""

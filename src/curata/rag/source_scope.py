@@ -191,7 +191,8 @@ def moved_sources(
             raise InvalidInput(
                 f"{manifest.name!r} has no documents from {old}, so there is nothing to move "
                 "from it.",
-                hint=f"--moved-from takes one of its sources: {listed}.",
+                hint=f"--moved-from takes one of its sources (`curata kb sources "
+                f"{manifest.name}`): {listed}.",
             )
         moved.add(old)
     given_absolute = manifest.documents.settings.get(ABSOLUTE_SETTING, [])
