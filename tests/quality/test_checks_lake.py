@@ -168,7 +168,15 @@ def test_referential_integrity_reads_other_datasets_of_the_lake(lake: curata.Lak
     assert outcome.metrics == {"Column.users@prod.ReferentialIntegrity": 0.75}
     assert prod.references == {"users@prod": "users@1"}
     assert prod.report is not None
-    assert lake.run(prod.report.run_id).params["references"] == {"users@prod": "users@1"}
+    run = lake.run(prod.report.run_id)
+    assert run.params["references"] == {"users@prod": "users@1"}
+    assert run.inputs == ["orders@1", "users@1"]  # lineage comes from the run's inputs
+    assert head.report is not None
+    assert lake.run(head.report.run_id).inputs == ["orders@1", "users@2"]
+    down = {n.id for n in lake.lineage("users@1", direction="down", depth=1).nodes}
+    assert f"run:{run.id}" in down
+    assert f"run:{head.report.run_id}" not in down  # it read users@2
+    assert prod.report.ref in {n.id for n in lake.lineage("users@1", direction="down").nodes}
 
     mixed = check_dataset(lake, "orders", rule("customers")[:-2] + ", RowCount = 4 ]")
     missing = mixed.rules.outcomes[0]

@@ -282,6 +282,7 @@ def check_dataset(
         metrics={k: v for k, v in checked.to_dict().items() if k in _HEADLINE},
         message=f"{ruleset.source}: {result.count(PASS)} of {len(result.outcomes)} rules passed "
         f"(score {result.score:.2f})",
+        also_read=list(references.values()),
     )
     return replace(checked, report=report)
 

@@ -3,9 +3,9 @@
 ``curata check tickets@3`` stores its per-rule outcomes as a new version of the dataset
 ``tickets.check`` (kind ``report``); ``pii scan`` uses ``tickets.pii_scan``, ``bias`` uses
 ``tickets.bias``. Each stored version holds one run's rows plus a ``checked`` column naming the
-exact version checked (``tickets@3``), and is published by a recorded run whose input is that
-version — so lineage answers "which checks has tickets@3 passed?" and the report's own history
-shows how quality moved over time.
+exact version checked (``tickets@3``), and is published by a recorded run whose inputs are that
+version and any other version the check read — so lineage answers "which checks has tickets@3
+passed?" and the report's own history shows how quality moved over time.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pyarrow as pa
 
     from curata.lake import Lake
@@ -42,6 +44,7 @@ def store_report(
     params: dict[str, Any],
     metrics: dict[str, Any],
     message: str,
+    also_read: Sequence[str] = (),
 ) -> StoredReport:
     """Publish ``rows`` as the new version of the report dataset of ``checked``, by a run.
 
@@ -53,6 +56,8 @@ def store_report(
         params: what the check was asked (stored on the run).
         metrics: headline figures (stored on the run).
         message: the version's message.
+        also_read: other exact versions the check read (its ReferentialIntegrity datasets):
+            inputs of the run, next to ``checked``.
     """
     import pyarrow as pa
 
@@ -67,7 +72,11 @@ def store_report(
     column = pa.array([checked] * rows.num_rows, pa.string())
     table = rows.append_column("checked", column) if "checked" not in rows.column_names else rows
     run_id = lake.start_run(
-        f"{kind}:{dataset}", params=params, code_version=None, executor="local", inputs=[checked]
+        f"{kind}:{dataset}",
+        params=params,
+        code_version=None,
+        executor="local",
+        inputs=[checked, *also_read],
     )
     try:
         with lake.publish(message=message, run_id=run_id) as pub:
