@@ -60,7 +60,6 @@ def test_check_of_the_tickets_sample_stores_a_report_with_run_and_lineage(
     assert [row["rule"] for row in stored] == list(found)
     assert [row["status"] for row in stored] == list(found.values())
     assert {row["checked"] for row in stored} == {"tickets@1"}
-    assert len({row["checked_at"] for row in stored}) == 1
     assert {m["name"] for m in stored[-1]["metrics"]} == {
         "Column.body.PiiCount",
         "Column.body.PiiRows",
@@ -100,12 +99,40 @@ def test_each_check_is_a_new_report_version_naming_the_version_it_checked(
         "RowCount > 100": "PASS",
     }
     assert second.report is not None and second.report.ref == "tickets.check@2"
-    again = check_dataset(lake, "tickets", rules)  # the same outcomes: still a version
-    assert again.report is not None and again.report.ref == "tickets.check@3"
+    assert second.report.created
     history = [c.ref for c in lake.dataset("tickets.check").log()]
-    assert history == ["tickets.check@3", "tickets.check@2", "tickets.check@1"]
+    assert history == ["tickets.check@2", "tickets.check@1"]
     assert lake.ref("tickets.check@1").to_arrow().column("checked").to_pylist() == ["tickets@1"] * 2
     assert lake.run(second.report.run_id).inputs == ["tickets@2"]
+
+
+def test_a_recheck_with_the_same_outcomes_confirms_the_report_version(
+    lake: curata.Lake, tickets: str
+) -> None:
+    rules = "Rules = [ RowCount > 100 ]"
+    first = check_dataset(lake, tickets, rules)
+    lake.dataset("tickets").tag("prod", 1)
+    again = check_dataset(lake, "tickets@prod", rules)  # the same version, the same outcomes
+
+    assert first.report is not None and again.report is not None
+    assert (again.report.ref, again.report.created) == ("tickets.check@1", False)
+    assert [c.ref for c in lake.dataset("tickets.check").log()] == ["tickets.check@1"]
+    run = lake.run(again.report.run_id)
+    assert run.id != first.report.run_id
+    assert (run.status, run.inputs, run.outputs) == (
+        "succeeded",
+        ["tickets@1"],
+        ["tickets.check@1"],
+    )
+    assert run.metrics["passed"] == 1
+    down = lake.lineage("tickets@1", direction="down")
+    assert {f"run:{first.report.run_id}", f"run:{run.id}"} <= {n.id for n in down.nodes}
+
+    other = check_dataset(lake, tickets, "Rules = [ RowCount > 200 ]")  # new outcomes
+    assert other.report is not None
+    assert (other.report.ref, other.report.created) == ("tickets.check@2", True)
+    third = check_dataset(lake, tickets, rules)  # back to the first outcomes: a new version
+    assert third.report is not None and third.report.ref == "tickets.check@3"
 
 
 def test_no_store_leaves_the_lake_untouched(lake: curata.Lake, tickets: str) -> None:

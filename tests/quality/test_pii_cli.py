@@ -103,6 +103,9 @@ def test_scan_prints_counts_and_says_ner_is_off(cli: Cli, project: Path) -> None
     assert "PERSON, LOCATION, ORGANIZATION) were not looked for" in out
     assert "--ner spacy:en_core_web_sm" in out
 
+    again = cli("pii", "scan", "tickets", "--column", "body").stdout
+    assert re.search(r"Report: tickets.pii_scan@1, the same as before \(run \w{8}\)", again)
+
 
 def test_scan_json(cli: Cli, project: Path) -> None:
     data = cli("pii", "scan", "tickets@1", "-c", "body", "--entities", "email_address", "--json")

@@ -106,7 +106,8 @@ def test_check_fails_with_exit_code_1_and_json_names_the_report(
 
     text = run("check", tickets, "--rules", str(TICKET_RULES), code=1).stdout
     assert "PiiCount" in text and "FAIL" in text and "score 0.92" in text
-    assert "stored as tickets.check@2" in text
+    assert "same as tickets.check@1, which this check confirms" in text  # nothing changed
+    assert [c.ref for c in lake.dataset("tickets.check").log()] == ["tickets.check@1"]
 
 
 def test_no_store_prints_without_writing(run: Any, tickets: str, lake: curata.Lake) -> None:

@@ -118,7 +118,9 @@ def _print_scan(result: PiiScan, html: Path | None) -> None:
     if result.classification:
         console.print(f"Column class: {result.column} = {result.classification}", markup=False)
     if result.report is not None:
-        console.print(f"Report: {result.report.ref} (run {result.report.run_id[:8]})", markup=False)
+        same = "" if result.report.created else ", the same as before"
+        run = result.report.run_id[:8]
+        console.print(f"Report: {result.report.ref}{same} (run {run})", markup=False)
     if html is not None:
         console.print(f"HTML report: {html}", markup=False)
     if result.ner is None:

@@ -16,6 +16,7 @@ from curata.cli.records import RecordColumn, print_records
 if TYPE_CHECKING:
     from curata.quality.bias import LabelBiasResult, RepresentationResult
     from curata.quality.checks import CheckResult
+    from curata.quality.reports import StoredReport
 
 RefArg = Annotated[
     str, typer.Argument(metavar="REF", help="Version to check: tickets, tickets@3, tickets@prod.")
@@ -77,12 +78,14 @@ def _print_check(result: CheckResult, html: Path | None) -> None:
             f"of {len(r.outcomes)} rules on {result.rows:,} rows",
         )
     )
-    _print_where(result.report.ref if result.report else None, html)
+    _print_where(result.report, html)
 
 
-def _print_where(report: str | None, html: Path | None) -> None:
-    if report:
-        console.print(f"stored as {report}", markup=False)
+def _print_where(report: StoredReport | None, html: Path | None) -> None:
+    if report is not None and report.created:
+        console.print(f"stored as {report.ref}", markup=False)
+    elif report is not None:
+        console.print(f"same as {report.ref}, which this check confirms", markup=False)
     if html is not None:
         console.print(f"HTML report: {html}", markup=False)
 
@@ -148,7 +151,7 @@ def bias(
         _print_groups(result.representation, result.column or "")
     if result.labels is not None:
         _print_labels(result.labels)
-    _print_where(result.report.ref if result.report else None, html)
+    _print_where(result.report, html)
 
 
 def _print_groups(rep: RepresentationResult, column: str) -> None:

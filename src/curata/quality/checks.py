@@ -271,7 +271,7 @@ def check_dataset(
         lake,
         kind="check",
         checked=snapshot.ref,
-        rows=_stamped(result.to_table()),
+        rows=result.to_table(),
         params={
             "rules": ruleset.source,
             "rules_sha256": hashlib.sha256(ruleset.text.encode()).hexdigest(),
@@ -288,15 +288,6 @@ def check_dataset(
 
 
 _HEADLINE = ("status", "score", "passed", "failed", "errors", "total", "rows")
-
-
-def _stamped(rows: pa.Table) -> pa.Table:
-    """``rows`` with the time of the check: a re-check with the same outcomes still makes a
-    version of its own (the publication of unchanged rows would make none)."""
-    from datetime import UTC, datetime
-
-    now = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
-    return rows.append_column("checked_at", pa.repeat(now, rows.num_rows))
 
 
 def _resolver(lake: Lake, seen: dict[str, str]) -> Callable[[str], Any]:
@@ -498,7 +489,7 @@ def bias_dataset(
         lake,
         kind="bias",
         checked=snapshot.ref,
-        rows=_stamped(result.to_table()),
+        rows=result.to_table(),
         params={
             "column": column,
             "groups": None if groups is None else {k: list(v) for k, v in groups.items()},

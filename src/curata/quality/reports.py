@@ -6,6 +6,10 @@
 exact version checked (``tickets@3``), and is published by a recorded run whose inputs are that
 version and any other version the check read — so lineage answers "which checks has tickets@3
 passed?" and the report's own history shows how quality moved over time.
+
+A check whose rows equal the report's current version (the same version checked again, with
+the same outcomes) publishes no new version: its run is recorded with the version it confirmed
+as output, and :attr:`StoredReport.created` is False.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ class StoredReport:
     ref: str  # e.g. tickets.check@4
     run_id: str
     checked: str  # e.g. tickets@3
+    #: False when the rows equalled the report's head, which the run then confirmed
+    created: bool = True
 
 
 def report_dataset(checked_dataset: str, kind: str) -> str:
@@ -47,6 +53,9 @@ def store_report(
     also_read: Sequence[str] = (),
 ) -> StoredReport:
     """Publish ``rows`` as the new version of the report dataset of ``checked``, by a run.
+
+    When ``rows`` equal the report's current version, nothing is published and the run is
+    recorded with that version as its output (``created`` is False).
 
     Args:
         lake: the lake.
@@ -81,9 +90,11 @@ def store_report(
     try:
         with lake.publish(message=message, run_id=run_id) as pub:
             pub.overwrite(name, table)
+            # Under the report's lock: the new version, or the head the rows equal.
+            ref = f"{name}@{pub.resulting_version(name)}"
+        created = bool(pub.commits)
     except BaseException as err:
         lake.finish_run(run_id, status="failed", metrics={}, outputs=[], error=str(err))
         raise
-    head = lake.dataset(name).log()[0]
-    lake.finish_run(run_id, status="succeeded", metrics=metrics, outputs=[head.ref])
-    return StoredReport(head.ref, run_id, checked)
+    lake.finish_run(run_id, status="succeeded", metrics=metrics, outputs=[ref])
+    return StoredReport(ref, run_id, checked, created)
