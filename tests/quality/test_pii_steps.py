@@ -138,7 +138,7 @@ def test_fingerprints_follow_files_and_secrets(tmp_path: Path) -> None:
 
 @pytest.fixture
 def tickets_prod(lake: curata.Lake, monkeypatch: pytest.MonkeyPatch) -> curata.Lake:
-    """A lake (found through CURATA_LAKE, as `curata run` finds it) whose ``tickets@prod`` is
+    """A lake (also found through CURATA_LAKE, as `curata run` finds it) whose ``tickets@prod`` is
     the bundled sample plus a ticket holding an AWS secret key."""
     sample = read_table(Path(str(resources.files("curata.samples"))) / "tickets.csv")
     extra = {c: [None] for c in sample.column_names}
@@ -236,3 +236,33 @@ def test_steps_run_in_worker_processes(tickets_prod: curata.Lake, tmp_path: Path
     assert out.column("body") != source.column("body")
     revealed = [None if t is None else reveal_text(t, key) for t in out.column("body").to_pylist()]
     assert revealed == source.column("body").to_pylist()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_hash_uses_the_salt_of_the_lake_the_pipeline_runs_on(
+    tickets_prod: curata.Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    # As `curata --lake A run p.yaml` from inside another lake B: the environment points at B.
+    other = curata.init(str(tmp_path / "other"))
+    monkeypatch.delenv("CURATA_LAKE")
+    monkeypatch.chdir(tmp_path / "other")
+    spec = parse_pipeline(
+        {
+            "name": "hash-tickets",
+            "input": "tickets@prod",
+            "steps": [{"step": "pii.redact", "params": {"column": "body", "operator": "hash"}}],
+            "output": "tickets_hashed",
+        }
+    )
+
+    run_pipeline(tickets_prod, spec, workers=workers, batch_rows=50, no_cache=workers > 1)
+
+    assert not (Path(other.uri) / "secrets").exists()
+    hashed = tickets_prod.ref("tickets_hashed").to_arrow().to_pylist()
+    body = next(r["body"] for r in hashed if r["ticket_id"] == "T-1012")
+    redacted = redact_pii(tickets_prod, "tickets", "body", "hash", entities="EMAIL_ADDRESS")
+    by_redact = tickets_prod.ref(redacted.version).to_arrow().to_pylist()
+    expected = next(r["body"] for r in by_redact if r["ticket_id"] == "T-1012")
+    digest = expected.split("<EMAIL_ADDRESS:")[1][:16]
+    assert f"<EMAIL_ADDRESS:{digest}>" in body
+    other.close()

@@ -235,6 +235,7 @@ def plan_steps(
     planned = []
     for s in spec.steps:
         step = make_step(s.step, s.params, id=s.id)
+        step.lake_uri = lake.uri  # before the fingerprint, which may read the lake's secrets
         cache = None
         if step.is_row_wise and s.cache and not no_cache:
             cache = lake.step_cache(step.fingerprint)

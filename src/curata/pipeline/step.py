@@ -57,6 +57,9 @@ class Step(Generic[P]):
     row_wise: ClassVar[bool] = True
     #: whether the step is worth running in worker processes (CPU-heavy per row)
     parallel: ClassVar[bool] = False
+    #: the folder of the lake the pipeline runs on, set by the runner before anything else
+    #: (None outside a pipeline); steps that keep per-lake state, such as a salt, read it there
+    lake_uri: str | None = None
 
     def __init__(self, params: BaseModel | dict[str, Any] | None = None, *, id: str | None = None):
         try:

@@ -14,9 +14,10 @@ Both are row-wise maps, so the executor caches their results per row like any ot
         action: quarantine
 
 ``hash`` and ``pseudonymize`` take their salt from ``salt_file``, or else from the lake the
-pipeline runs in as found from the environment (``CURATA_LAKE``, or the nearest ``.curata``
-walking up from the working directory): ``<lake>/secrets/pii_salt``, the salt ``curata pii
-redact`` uses, so a pipeline and a redaction of the same lake hash values alike.
+pipeline runs on (``<lake>/secrets/pii_salt``, the salt ``curata pii redact`` uses, so a
+pipeline and a redaction of the same lake hash values alike), in worker processes too, wherever
+the command runs from. A step used outside a pipeline finds its lake from the environment
+(``CURATA_LAKE``, or the nearest ``.curata``).
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ class RedactStep(_PiiStep):
                 salt = (
                     read_salt_file(self.params.salt_file)
                     if self.params.salt_file
-                    else lake_salt(_lake_uri())
+                    else lake_salt(self.lake_uri or _lake_uri())
                 )
             self._secrets_loaded = (key, salt)
         secrets: tuple[bytes | None, bytes | None] = self._secrets_loaded
