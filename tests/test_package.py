@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 
@@ -62,3 +63,6 @@ def test_errors_share_one_root_and_carry_exit_codes() -> None:
     assert curata.Conflict("x").transient and not curata.InvalidInput("x").transient
     err = curata.MissingDependency("datasets", "hf", "Export to a Hugging Face dataset")
     assert 'pip install "curata[hf]"' in str(err)
+    back = pickle.loads(pickle.dumps(err))  # as from a worker process
+    assert type(back) is curata.MissingDependency and str(back) == str(err)
+    assert (back.message, back.hint, back.package) == (err.message, err.hint, "datasets")

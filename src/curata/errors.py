@@ -25,6 +25,20 @@ class CurataError(Exception):
         self.hint = hint
         super().__init__(message if hint is None else f"{message}\n{hint}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt without __init__, whose arguments differ by family, so that an error raised
+        # in a worker process reaches the run's process whole, message, hint and all.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(
+    cls: type[CurataError], args: tuple[object, ...], state: dict[str, object]
+) -> Exception:
+    err = cls.__new__(cls, *args)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class InvalidInput(CurataError):
     """The input (a file, a table, a name, a predicate, an option) cannot be used as given."""

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import curata
-from curata.errors import InvalidInput, QualityGateFailed
+from curata.errors import InvalidInput, MissingDependency, NotFound, QualityGateFailed
 from curata.formats import read_table
 from curata.pipeline import make_step, parse_pipeline, register_step, run_pipeline
 from curata.quality.pii import detect_pii_batch, generate_key_file, reveal_text
@@ -266,3 +266,46 @@ def test_hash_uses_the_salt_of_the_lake_the_pipeline_runs_on(
     digest = expected.split("<EMAIL_ADDRESS:")[1][:16]
     assert f"<EMAIL_ADDRESS:{digest}>" in body
     other.close()
+
+
+def test_a_step_that_cannot_start_in_worker_processes_says_why(
+    tickets_prod: curata.Lake, tmp_path: Path
+) -> None:
+    spec = parse_pipeline(
+        {
+            "name": "encrypt-tickets",
+            "input": "tickets@prod",
+            "steps": [
+                {
+                    "step": "pii.redact",
+                    "params": {
+                        "column": "body",
+                        "operator": "encrypt",
+                        "key_file": str(tmp_path / "missing.key"),
+                    },
+                }
+            ],
+            "output": "tickets_encrypted",
+        }
+    )
+
+    with pytest.raises(NotFound, match=r"Key file .*missing\.key does not exist"):
+        run_pipeline(tickets_prod, spec, workers=2, batch_rows=50, no_cache=True)
+    (run,) = tickets_prod.runs(job="encrypt-tickets")
+    assert run.status == "failed" and "missing.key does not exist" in (run.error or "")
+
+
+def test_a_missing_ner_model_is_reported_from_worker_processes(tickets_prod: curata.Lake) -> None:
+    spec = parse_pipeline(
+        {
+            "name": "names",
+            "input": "tickets@prod",
+            "steps": [
+                {"step": "pii.detect", "params": {"column": "body", "ner": "spacy:no_such_model"}}
+            ],
+            "output": "tickets_names",
+        }
+    )
+
+    with pytest.raises(MissingDependency, match="python -m spacy download no_such_model"):
+        run_pipeline(tickets_prod, spec, workers=2, batch_rows=50)

@@ -96,14 +96,18 @@ def _pool_map_batches(
 
 
 _worker_segment: Segment | None = None
+_worker_error: Exception | None = None
 
 
 def _init_worker(segment: Segment, parent: int) -> None:
     # Each worker process keeps its own copy of the segment (steps, caches), set once.
-    global _worker_segment  # noqa: PLW0603
+    global _worker_segment, _worker_error  # noqa: PLW0603
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    segment.prepare()
     _worker_segment = segment
+    try:
+        segment.prepare()
+    except Exception as err:  # an initializer's error only breaks the pool: report it with work
+        _worker_error = err
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -116,5 +120,7 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _work(batch: pa.Table) -> BatchResult:
+    if _worker_error is not None:
+        raise _worker_error
     assert _worker_segment is not None
     return _worker_segment.apply(batch)
