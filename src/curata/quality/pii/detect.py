@@ -268,19 +268,36 @@ def resolve_overlaps(spans: Iterable[PiiSpan], guesses: Iterable[PiiSpan] = ()) 
     Returns:
         Non-overlapping spans ordered by start.
     """
-
-    def rank(found: Iterable[PiiSpan]) -> list[PiiSpan]:
-        return sorted(found, key=lambda s: (-s.score, s.start - s.end, s.start, s.entity))
-
-    ranked = [*rank(spans), *rank(guesses)]
+    # Spans are kept greedily in rank order, each unless it overlaps one kept before. Only
+    # spans of one run of overlapping spans can conflict, so each run is resolved alone: time
+    # stays linear in the text however many spans a long text holds.
+    ranked = [(0, s) for s in spans if s.end > s.start]
+    ranked += [(1, g) for g in guesses if g.end > g.start]  # an empty span hides nothing
+    ranked.sort(key=lambda t: t[1].start)
     kept: list[PiiSpan] = []
-    kept_starts: list[int] = []
-    for span in ranked:
-        i = bisect.bisect_left(kept_starts, span.start)
-        if i > 0 and kept[i - 1].end > span.start:
-            continue
-        if i < len(kept) and kept[i].start < span.end:
-            continue
-        kept.insert(i, span)
-        kept_starts.insert(i, span.start)
+    group: list[tuple[int, PiiSpan]] = []
+    group_end = -1
+    for item in ranked:
+        if group and item[1].start >= group_end:
+            kept.extend(_resolve_group(group))
+            group = []
+        group.append(item)
+        group_end = item[1].end if len(group) == 1 else max(group_end, item[1].end)
+    kept.extend(_resolve_group(group))
     return kept
+
+
+def _resolve_group(group: list[tuple[int, PiiSpan]]) -> list[PiiSpan]:
+    """The spans kept of one run of overlapping spans (pattern matches before guesses)."""
+    if len(group) <= 1:
+        return [s for _, s in group]
+    group.sort(key=lambda t: (t[0], -t[1].score, t[1].start - t[1].end, t[1].start, t[1].entity))
+    origin = min(s.start for _, s in group)
+    taken = bytearray(max(s.end for _, s in group) - origin)
+    kept = []
+    for _, span in group:
+        start, end = span.start - origin, span.end - origin
+        if taken.find(1, start, end) == -1:
+            taken[start:end] = b"\x01" * (end - start)
+            kept.append(span)
+    return sorted(kept, key=lambda s: s.start)
