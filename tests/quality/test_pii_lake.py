@@ -94,6 +94,27 @@ def test_scan_classifies_the_column(lake: curata.Lake, tickets: str) -> None:
     }
 
 
+def test_a_scan_for_some_entities_only_widens_the_class(lake: curata.Lake, tickets: str) -> None:
+    assert scan_pii(lake, tickets, "body").classification == "pii:mixed"
+    # Looking for e-mail addresses alone says nothing of the phone numbers found before.
+    emails = scan_pii(lake, tickets, "body", entities="EMAIL_ADDRESS")
+    assert emails.classification == "pii:mixed"
+
+    lake.dataset(tickets).set(classifications={"body": "pii:phone"})
+    assert scan_pii(lake, tickets, "body", entities="EMAIL_ADDRESS").classification == "pii:mixed"
+    lake.dataset(tickets).set(classifications={"body": "pii:phone"})
+    looked_for_both = scan_pii(lake, tickets, "body", entities="EMAIL_ADDRESS,PHONE_NUMBER")
+    assert looked_for_both.classification == "pii:mixed"  # both found
+
+    lake.dataset(tickets).set(classifications={"answer": "pii:phone"})
+    # The scan looked for phone numbers and found none (the answers hold one e-mail address).
+    answer = scan_pii(lake, tickets, "answer", entities="EMAIL_ADDRESS,PHONE_NUMBER")
+    assert answer.classification == "pii:email"
+    # A class only NER finds is not dropped by a scan without NER.
+    lake.dataset(tickets).set(classifications={"answer": "pii:person"})
+    assert scan_pii(lake, tickets, "answer").classification == "pii:mixed"
+
+
 def test_scan_keeps_a_class_a_person_set(lake: curata.Lake, tickets: str) -> None:
     lake.dataset(tickets).set(classifications={"body": "confidential"})
 

@@ -274,18 +274,29 @@ def scan_pii(
         ner=ner,
         threshold=threshold,
     )
-    classification = _classify(lake, scan) if classify else None
+    classification = _classify(lake, scan, restricted=entities is not None) if classify else None
     report = _store(lake, scan, options) if store else None
     return replace(scan, classification=classification, report=report)
 
 
-def _classify(lake: Lake, scan: PiiScan) -> str | None:
-    """Classify the column when PII was found; a class a person set (not ``pii:``) stays."""
+def _classify(lake: Lake, scan: PiiScan, *, restricted: bool) -> str | None:
+    """Classify the column when PII was found; a class a person set (not ``pii:``) stays.
+
+    A scan replaces a ``pii:`` class only when it looked for every entity the class stands
+    for (for ``pii:mixed``: when it looked for all it can); otherwise what it found widens the
+    class, since it says nothing of the entities it did not look for.
+    """
     dataset = lake.dataset(scan.checked.partition("@")[0])
     current = dataset.info().classifications.get(scan.column)
     wanted = classification_for(list(scan.counts))
     if wanted is None or (current is not None and not current.startswith("pii:")):
         return current
+    if current is not None and current != wanted:
+        covered = (
+            not restricted if current == MIXED else set(_entities_of(current)) <= set(scan.entities)
+        )
+        if not covered:
+            wanted = MIXED
     if current == wanted:
         return current
     try:
@@ -293,6 +304,12 @@ def _classify(lake: Lake, scan: PiiScan) -> str | None:
     except InvalidInput:  # the column is gone from the head: older versions keep their PII
         return current
     return info.classifications.get(scan.column)
+
+
+def _entities_of(classification: str) -> list[str]:
+    """The entities a ``pii:`` class stands for (``pii:foo_id`` is the custom FOO_ID)."""
+    named = [e for e, c in CLASSES.items() if c == classification]
+    return named or [classification.removeprefix("pii:").upper()]
 
 
 def _store(lake: Lake, scan: PiiScan, options: DetectOptions) -> StoredReport:
