@@ -99,6 +99,16 @@ POSITIVES = [
         "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     ),
+    (  # as ~/.aws/credentials and .env files write it
+        "AWS_SECRET_KEY",
+        "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ),
+    (
+        "AWS_SECRET_KEY",
+        "AWS_SECRET_ACCESS_KEY=Xk3lrXUtnFEMI/K7MDENG/bPxRfiCYzq9aQ2Lm7p",
+        "Xk3lrXUtnFEMI/K7MDENG/bPxRfiCYzq9aQ2Lm7p",
+    ),
     ("PRIVATE_KEY", f"here is the key:\n{RSA_KEY}\nthanks", RSA_KEY),
     ("JWT", f"Authorization: Bearer {JWT}.", JWT),
     (

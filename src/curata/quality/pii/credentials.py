@@ -63,7 +63,7 @@ class AwsSecretRecognizer(Recognizer):
             "AWS_SECRET_KEY",
             (
                 Pattern(
-                    rf"[{_BASE64}](?<![{_BASE64}=][{_BASE64}])[{_BASE64}]{{39}}(?![{_BASE64}=])",
+                    rf"[{_BASE64}](?<![{_BASE64}][{_BASE64}])[{_BASE64}]{{39}}(?![{_BASE64}=])",
                     0.5,
                     "aws-secret-access-key",
                 ),
