@@ -179,6 +179,30 @@ def test_check_html_report_renders_in_a_browser(run: Any, tickets: str, tmp_path
     assert 'PiiCount "body" = 0 FAIL PiiCount of body is' in words
 
 
+# Measures, in the page as a browser lays it out, the chart labels that start left of the chart.
+LABEL_PROBE = """<script>
+const cut = [...document.querySelectorAll("svg text")]
+  .filter(t => t.getBBox().x < 0).map(t => t.textContent);
+document.body.dataset.cut = JSON.stringify(cut);
+</script></body>"""
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed at /usr/bin/chromium")
+def test_check_html_chart_labels_fit_in_a_browser(run: Any, tickets: str, tmp_path: Path) -> None:
+    page = tmp_path / "check.html"
+    run("check", tickets, "--rules", str(TICKET_RULES), "--html", str(page), code=1)
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", LABEL_PROBE))
+
+    dom = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", probe.as_uri()],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+
+    assert 'data-cut="[]"' in dom, dom[dom.find("data-cut") :][:300]
+
+
 def test_bias_text_json_and_html(run: Any, tickets: str, tmp_path: Path) -> None:
     out = run("bias", tickets, "--column", "body").stdout
     assert "female" in out and "male" in out and "50.0%" in out

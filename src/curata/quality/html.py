@@ -24,8 +24,8 @@ from typing import Any
 from curata.errors import InvalidInput
 
 BAR_HEIGHT = 22
-LABEL_WIDTH = 220
-CHART_WIDTH = 640
+LABEL_WIDTH = 280
+CHART_WIDTH = 680
 STATUS_COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e", "ERROR": "#9a6700", "WARN": "#9a6700"}
 
 
