@@ -201,6 +201,9 @@ def test_redact_json_and_nothing_to_do(cli: Cli, project: Path) -> None:
 def test_redact_bad_input(cli: Cli, project: Path) -> None:
     no_key = cli("pii", "redact", "tickets", "-c", "body", "-o", "encrypt", code=2).error
     assert "needs a key file" in no_key and "curata pii keygen FILE" in no_key
+    missing = cli("pii", "redact", "tickets", "-c", "body", "-o", "encrypt", "--key-file",
+                  "nope.key", code=2).error  # fmt: skip
+    assert "Key file nope.key does not exist" in missing and "curata pii keygen FILE" in missing
     assert "Use one of: replace, mask" in cli("pii", "redact", "tickets", "-c", "body", "-o",
                                               "blur", code=2).error  # fmt: skip
     assert "has no column" in cli("pii", "redact", "tickets", "-c", "nope", "-o", "mask",

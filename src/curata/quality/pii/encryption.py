@@ -18,6 +18,7 @@ from typing import Any
 from curata.errors import AlreadyExists, InvalidInput, MissingDependency, NotFound
 
 KEY_PREFIX = "curata-pii-key-v1:"
+_MAKE_KEY = "Create one with `curata pii keygen FILE` (generate_key_file(path) in Python)."
 KEY_BYTES = 32
 NONCE_BYTES = 12
 TOKEN = re.compile(r"⟦enc:([A-Z][A-Z0-9_]{0,63}):([A-Za-z0-9_\-]{1,65536})⟧")
@@ -74,14 +75,14 @@ def load_key(path: str | os.PathLike[str]) -> bytes:
     except FileNotFoundError as err:
         raise NotFound(
             f"Key file {path} does not exist.",
-            hint="Create one with curata.quality.pii.generate_key_file(path).",
+            hint=_MAKE_KEY,
         ) from err
     except (OSError, UnicodeDecodeError) as err:
         raise InvalidInput(f"Key file {path} cannot be read as a curata key: {err}") from err
     if not content.startswith(KEY_PREFIX):
         raise InvalidInput(
             f"{path} is not a curata key file (it should start with {KEY_PREFIX!r}).",
-            hint="Create one with curata.quality.pii.generate_key_file(path).",
+            hint=_MAKE_KEY,
         )
     try:
         key = base64.urlsafe_b64decode(content[len(KEY_PREFIX) :])
