@@ -90,3 +90,6 @@ def test_dedup_errors(cli: Cli, docs: str) -> None:
     res = cli("dedup", docs, "-c", "body", "--method", "near", "--threshold", "2", code=2)
     assert "Jaccard" in res.error
     assert "Traceback" not in res.stderr
+    res = cli("dedup", f"{docs}@1", "-c", "body", code=2)
+    assert f"'{docs}@1': it names a version of '{docs}'" in res.error
+    assert f"Give the name ({docs})." in res.error

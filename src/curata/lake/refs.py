@@ -28,11 +28,17 @@ def validate_name(name: str, what: str = "dataset name") -> str:
             ``@`` or ``:``, or not starting with a letter or digit.
     """
     if not name or not _NAME.match(name) or ".." in name:
-        raise InvalidInput(
-            f"Invalid {what} {name!r}.",
-            hint="Use 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit; "
-            "no spaces, '/', '..', '@' or ':'.",
+        rules = (
+            "Use 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit; "
+            "no spaces, '/', '..', '@' or ':'."
         )
+        base, at, _ = name.partition("@")
+        if at and "dataset" in what and _NAME.match(base) and ".." not in base:  # a reference
+            raise InvalidInput(
+                f"Invalid {what} {name!r}: it names a version of {base!r}.",
+                hint=f"Give the name ({base}). {rules}",
+            )
+        raise InvalidInput(f"Invalid {what} {name!r}.", hint=rules)
     return name
 
 
