@@ -267,6 +267,10 @@ def test_redact_appends_to_the_audit_per_run(lake: curata.Lake, tickets: str) ->
     assert audit.num_rows == 14
     assert set(audit.column("run_id").to_pylist()) == {first.run_id, second.run_id}
     assert second.read == "tickets@2" and second.version == "tickets@3"
+    # The column is classified by what was replaced: it held e-mail addresses, then phones too.
+    assert (first.classification, second.classification) == ("pii:email", "pii:mixed")
+    assert lake.dataset(tickets).info().classifications["body"] == "pii:mixed"
+    assert redact_pii(lake, tickets, "body", "mask").classification is None  # nothing left
 
 
 def test_hash_is_consistent_within_a_lake(lake: curata.Lake, tickets: str, notes: str) -> None:

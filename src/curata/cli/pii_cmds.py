@@ -200,6 +200,8 @@ def _print_redaction(result: Redaction) -> None:
         markup=False,
     )
     console.print(f"Audit: {result.audit}  (run {result.run_id[:8]})", markup=False)
+    if result.classification:
+        console.print(f"Column class: {result.column} = {result.classification}", markup=False)
 
 
 @app.command("reveal")

@@ -3,7 +3,9 @@
 One publication, by one recorded run whose input is the version read, holds both writes: the
 new version of the dataset (an upsert of the changed rows when the dataset has a key, else an
 overwrite staged batch by batch) and the rows appended to its audit dataset ``NAME.pii_audit``.
-Readers see both or neither: a redaction that fails midway publishes nothing.
+Readers see both or neither: a redaction that fails midway publishes nothing. The column is
+then classified in the catalog by what was replaced (``pii:email``; ``pii:mixed`` once it held
+several kinds).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from curata.errors import Conflict, CurataError, InvalidInput
 from curata.quality.pii import OPERATORS, load_key, redact_text
 from curata.quality.pii_lake.salt import lake_salt
+from curata.quality.pii_lake.scan import classify_column
 from curata.quality.pii_lake.source import (
     DetectOptions,
     Detector,
@@ -57,6 +60,7 @@ class Redaction:
         rows_redacted: rows whose text changed.
         counts: values replaced per entity.
         summary: the change summary of the new version.
+        classification: the column's class in the catalog after the redaction, if any.
     """
 
     read: str
@@ -69,6 +73,7 @@ class Redaction:
     rows_redacted: int
     counts: dict[str, int]
     summary: str = ""
+    classification: str | None = None
 
     @property
     def redactions(self) -> int:
@@ -89,6 +94,7 @@ class Redaction:
             "redactions": self.redactions,
             "counts": self.counts,
             "summary": self.summary,
+            "classification": self.classification,
         }
 
 
@@ -255,7 +261,14 @@ def redact_pii(
         },
         outputs=[],
     )
-    return result
+    if result.version is None:
+        return result
+    # What was replaced says what the column held, and earlier versions still hold it: a
+    # redaction only widens the column's class.
+    classification = classify_column(
+        lake, name, column, found=list(result.counts), looked_for=(), restricted=True
+    )
+    return replace(result, classification=classification)
 
 
 def _curata_version() -> str:

@@ -274,36 +274,54 @@ def scan_pii(
         ner=ner,
         threshold=threshold,
     )
-    classification = _classify(lake, scan, restricted=entities is not None) if classify else None
+    classification = None
+    if classify:
+        classification = classify_column(
+            lake,
+            snapshot.dataset,
+            column,
+            found=list(scan.counts),
+            looked_for=scan.entities,
+            restricted=entities is not None,
+        )
     report = _store(lake, scan, options) if store else None
     return replace(scan, classification=classification, report=report)
 
 
-def _classify(lake: Lake, scan: PiiScan, *, restricted: bool) -> str | None:
-    """Classify the column when PII was found; a class a person set (not ``pii:``) stays.
+def classify_column(
+    lake: Lake,
+    name: str,
+    column: str,
+    *,
+    found: Sequence[str],
+    looked_for: Sequence[str],
+    restricted: bool,
+) -> str | None:
+    """Classify ``column`` of dataset ``name`` by the entities ``found`` in it (nothing when
+    none was); a class a person set (not ``pii:``) stays. Returns the column's class.
 
-    A scan replaces a ``pii:`` class only when it looked for every entity the class stands
-    for (for ``pii:mixed``: when it looked for all it can); otherwise what it found widens the
-    class, since it says nothing of the entities it did not look for.
+    A search replaces a ``pii:`` class only when it ``looked_for`` every entity the class
+    stands for (for ``pii:mixed``: when it was not ``restricted`` to some entities); otherwise
+    what it found widens the class, since it says nothing of the entities it did not look for.
     """
-    dataset = lake.dataset(scan.checked.partition("@")[0])
-    current = dataset.info().classifications.get(scan.column)
-    wanted = classification_for(list(scan.counts))
+    dataset = lake.dataset(name)
+    current = dataset.info().classifications.get(column)
+    wanted = classification_for(found)
     if wanted is None or (current is not None and not current.startswith("pii:")):
         return current
     if current is not None and current != wanted:
         covered = (
-            not restricted if current == MIXED else set(_entities_of(current)) <= set(scan.entities)
+            not restricted if current == MIXED else set(_entities_of(current)) <= set(looked_for)
         )
         if not covered:
             wanted = MIXED
     if current == wanted:
         return current
     try:
-        info = dataset.set(classifications={scan.column: wanted})
+        info = dataset.set(classifications={column: wanted})
     except InvalidInput:  # the column is gone from the head: older versions keep their PII
         return current
-    return info.classifications.get(scan.column)
+    return info.classifications.get(column)
 
 
 def _entities_of(classification: str) -> list[str]:
