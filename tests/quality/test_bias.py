@@ -96,6 +96,17 @@ def test_bad_group_files(tmp_path: Path, text: str) -> None:
         load_groups(path)
 
 
+def test_group_files_that_are_not_yaml_text(tmp_path: Path) -> None:
+    binary = tmp_path / "groups.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(InvalidInput, match=r"groups\.bin is not UTF-8 text"):
+        load_groups(binary)
+    broken = tmp_path / "groups.yaml"
+    broken.write_text('groups:\n  young: [teen, "young people"\n')
+    with pytest.raises(InvalidInput, match=r"groups\.yaml:3:1: not valid YAML: expected ','"):
+        load_groups(broken)
+
+
 def test_missing_group_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="Cannot read term groups"):
         load_groups(tmp_path / "nope.yaml")

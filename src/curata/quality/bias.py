@@ -89,15 +89,22 @@ def load_groups(path: str | Path) -> dict[str, tuple[str, ...]]:
     """
     import yaml
 
+    example = "For example:\ngroups:\n  female: [she, her, woman]\n  male: [he, him, man]"
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise InvalidInput(f"Cannot read term groups from {path}: {err}") from err
-    if not isinstance(data, dict) or "groups" not in data:
+    except UnicodeDecodeError as err:
         raise InvalidInput(
-            f"{path} must have a 'groups' mapping.",
-            hint="For example:\ngroups:\n  female: [she, her, woman]\n  male: [he, him, man]",
-        )
+            f"{path} is not UTF-8 text: a groups file is YAML.", hint=example
+        ) from err
+    except OSError as err:
+        raise InvalidInput(f"Cannot read term groups from {path}: {err}") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or err
+        raise InvalidInput(f"{where}: not valid YAML: {problem}.") from err
+    if not isinstance(data, dict) or "groups" not in data:
+        raise InvalidInput(f"{path} must have a 'groups' mapping.", hint=example)
     return check_groups(data["groups"], str(path))
 
 
