@@ -222,6 +222,11 @@ def test_bias_text_json_and_html(run: Any, tickets: str, tmp_path: Path) -> None
     assert en["ci"] == pytest.approx((33 - 117) / 150)
     html = page.read_text()
     assert "Bias of tickets@1" in html and "by language" in html and "DPL" in html
+    # Plots of the facet: rows per value (class imbalance), positive share (DPL).
+    rows_chart = html.split("Rows per value of language")[1].split("</svg>")[0]
+    assert rows_chart.count("<rect") == 4 and ">117</text>" in rows_chart
+    share_chart = html.split("Share of positive status per value of language")[1]
+    assert share_chart.split("</svg>")[0].count("<rect") == 4
 
 
 def test_bias_label_metrics_on_a_small_labeled_dataset(run: Any, lake: curata.Lake) -> None:

@@ -407,6 +407,17 @@ class BiasResult:
         if self.labels is not None:
             lb = self.labels
             items.append((f"values of {lb.facet}", str(len(lb.facets))))
+            values = [str(f.value) for f in lb.facets]
+            rows = [float(f.n_d) for f in lb.facets]
+            blocks.append(Bars(f"Rows per value of {lb.facet}", values, rows))
+            positives = [(str(f.value), f.q_d) for f in lb.facets if f.q_d is not None]
+            blocks.append(
+                Bars(
+                    f"Share of positive {lb.label} per value of {lb.facet}",
+                    [v for v, _ in positives],
+                    [float(q) for _, q in positives],
+                )
+            )
             blocks.append(
                 Table(
                     f"Label {lb.label} (positive: {', '.join(map(str, lb.positive))}) "
