@@ -123,6 +123,15 @@ def test_scan_can_fail_ci(cli: Cli, project: Path) -> None:
     cli("pii", "scan", "tickets", "-c", "subject", "--fail-on-pii")
 
 
+def test_scan_no_store_writes_nothing(cli: Cli, project: Path) -> None:
+    out = cli("pii", "scan", "tickets", "-c", "body", "--no-store", "--json").json()
+    assert isinstance(out, dict) and out["counts"] == {"EMAIL_ADDRESS": 9, "PHONE_NUMBER": 5}
+    assert (out["report"], out["classification"]) == (None, None)
+    with curata.open(str(project)) as lake:
+        assert not lake.has_dataset("tickets.pii_scan") and lake.runs() == []
+        assert lake.dataset("tickets").info().classifications == {}
+
+
 def test_scan_bad_input(cli: Cli, project: Path) -> None:
     missing = cli("pii", "scan", "tickets", "-c", "text", code=2).error
     assert "tickets@1 has no column 'text'" in missing and "ticket_id, created_at" in missing

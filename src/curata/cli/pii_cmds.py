@@ -64,6 +64,10 @@ def scan(
     fail_on_pii: Annotated[
         bool, typer.Option("--fail-on-pii", help="Exit with 1 when PII is found (for CI).")
     ] = False,
+    no_store: Annotated[
+        bool,
+        typer.Option("--no-store", help="Print only: store no report, leave the catalog alone."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Count the PII in a column; store the counts as the report NAME.pii_scan and classify
@@ -78,6 +82,8 @@ def scan(
         ner=ner,
         threshold=threshold,
         recognizers_file=recognizers,
+        store=not no_store,
+        classify=not no_store,
     )
     if html is not None:
         from curata.quality.html import write_html
