@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from curata.errors import InvalidInput
+from curata.errors import InvalidInput, NotFound
 from curata.quality.bias import (
     DEFAULT_GROUPS,
     class_imbalance,
@@ -99,7 +99,7 @@ def test_bad_group_files(tmp_path: Path, text: str) -> None:
 def test_group_files_that_are_not_yaml_text(tmp_path: Path) -> None:
     binary = tmp_path / "groups.bin"
     binary.write_bytes(bytes(range(256)) * 4)
-    with pytest.raises(InvalidInput, match=r"groups\.bin is not UTF-8 text"):
+    with pytest.raises(InvalidInput, match=r"groups\.bin:\d+: not UTF-8 text"):
         load_groups(binary)
     broken = tmp_path / "groups.yaml"
     broken.write_text('groups:\n  young: [teen, "young people"\n')
@@ -108,7 +108,7 @@ def test_group_files_that_are_not_yaml_text(tmp_path: Path) -> None:
 
 
 def test_missing_group_file(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="Cannot read term groups"):
+    with pytest.raises(NotFound, match=r"Term groups file .*nope\.yaml does not exist"):
         load_groups(tmp_path / "nope.yaml")
 
 

@@ -135,6 +135,13 @@ def test_rules_that_error_exit_1_and_unusable_rules_exit_2(
 
     result = run("check", tickets, "--rules", str(tmp_path / "gone.dqdl"), code=2)
     assert "gone.dqdl does not exist" in result.error
+    result = run("check", tickets, "--rules", str(tmp_path), code=2)
+    assert f"{tmp_path} is a folder, not a rules file" in result.error
+    latin = tmp_path / "latin.dqdl"
+    latin.write_bytes('Rules = [\n  ColumnValues "status" in ["geöffnet"]\n]\n'.encode("latin-1"))
+    result = run("check", tickets, "--rules", str(latin), code=2)
+    assert f"{latin}:2: not UTF-8 text" in result.error
+    assert "Save the rules file as UTF-8" in result.error
     result = run("check", "tickest", "--rules", str(some), code=2)
     assert "Did you mean: tickets" in result.error
     assert lake.dataset("tickets.check").log()[0].ref == "tickets.check@1"

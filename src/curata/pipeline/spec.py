@@ -29,9 +29,10 @@ from pydantic import (
     model_validator,
 )
 
-from curata.errors import InvalidInput, NotFound
+from curata.errors import InvalidInput
 from curata.lake.models import KINDS
 from curata.lake.refs import parse_ref, validate_name
+from curata.textfiles import read_text_file
 
 GateAction = Literal["fail", "quarantine", "warn"]
 
@@ -219,17 +220,7 @@ def load_pipeline(path: str | Path) -> LoadedPipeline:
     import yaml
 
     p = Path(path)
-    if not p.is_file():
-        raise NotFound(f"Pipeline file {p} does not exist.")
-    raw = p.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise InvalidInput(
-            f"{p}:{line}: not UTF-8 text (byte {raw[err.start]:#x}).",
-            hint="Save the pipeline file as UTF-8.",
-        ) from err
+    text = read_text_file(p, "pipeline")
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curata.errors import InvalidInput
+from curata.textfiles import read_text_file
 
 DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
     "female": (
@@ -85,19 +86,15 @@ def load_groups(path: str | Path) -> dict[str, tuple[str, ...]]:
     """Read term groups from a YAML file shaped ``groups: {name: [term, ...], ...}``.
 
     Raises:
+        NotFound: the file does not exist.
         InvalidInput: the file cannot be read or does not have that shape.
     """
     import yaml
 
     example = "For example:\ngroups:\n  female: [she, her, woman]\n  male: [he, him, man]"
+    text = read_text_file(path, "term groups", example=example)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise InvalidInput(
-            f"{path} is not UTF-8 text: a groups file is YAML.", hint=example
-        ) from err
-    except OSError as err:
-        raise InvalidInput(f"Cannot read term groups from {path}: {err}") from err
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

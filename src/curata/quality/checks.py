@@ -35,6 +35,7 @@ from curata.quality.html import Bars, Block, Summary, Table, write_html
 from curata.quality.reports import StoredReport, store_report
 from curata.quality.rules import ERROR, FAIL, PASS, RuleSet, RulesResult, evaluate_rules
 from curata.quality.rules import parse_rules as _parse_rules
+from curata.textfiles import read_text_file
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -84,17 +85,9 @@ def load_ruleset(rules: RulesSource) -> RuleSet:
     elif isinstance(rules, str) and "[" in rules:
         ruleset = _parse_rules(rules)
     else:
-        path = Path(rules)
-        if not path.is_file():
-            raise NotFound(
-                f"Rules file {path} does not exist.",
-                hint='A rules file holds DQDL: Rules = [ RowCount > 0, IsComplete "id" ].',
-            )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise InvalidInput(f"Cannot read the rules file {path}: {err}") from err
-        ruleset = _parse_rules(text, source=str(path))
+        example = 'A rules file holds DQDL: Rules = [ RowCount > 0, IsComplete "id" ].'
+        text = read_text_file(rules, "rules", example=example)
+        ruleset = _parse_rules(text, source=str(rules))
     if not len(ruleset):
         raise InvalidInput(
             f"{ruleset.source} has no rules: there is nothing to check.",

@@ -18,9 +18,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from curata.errors import InvalidInput, NotFound
+from curata.errors import InvalidInput
 from curata.quality.pii.model import Pattern, Recognizer
 from curata.quality.pii.validators import VALIDATORS
+from curata.textfiles import read_text_file
 
 _ENTITY_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _RECOGNIZER_KEYS = {"entity", "patterns", "context", "validator", "requires_context"}
@@ -44,12 +45,7 @@ def load_recognizers(path: str | Path) -> list[Recognizer]:
     import yaml  # here, not at module level: most callers never read a file
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise NotFound(f"Recognizer file {path} does not exist.") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise InvalidInput(f"Cannot read recognizer file {path}: {err}") from err
+    text = read_text_file(path, "recognizer")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
