@@ -51,6 +51,7 @@ def test_runs_ls_and_show(run_id: str, cli: Cli) -> None:
     assert set(shown) >= {"params", "code_version", "executor", "started_at", "seconds"}
     text = cli("runs", "show", run_id).stdout
     assert f"run {run_id}" in text and '"lower": true' in text and "fp-9" in text
+    assert text.count(" UTC") == 2  # started and ended, both in UTC
 
 
 def test_runs_ls_filters_and_limits(run_id: str, cli: Cli) -> None:
@@ -64,7 +65,10 @@ def test_runs_ls_filters_and_limits(run_id: str, cli: Cli) -> None:
     assert [r["id"] for r in cli("runs", "ls", "--job", "clean", "--json").json()] == [run_id]
     assert "running" in cli("runs", "ls", "--job", "other").stdout
     assert "No runs of job 'x'." in cli("runs", "ls", "--job", "x").stdout
-    assert "-n must be zero or more" in cli("runs", "ls", "-n", "-1", code=2).error
+    assert "-n must be 1 or more, got -1" in cli("runs", "ls", "-n", "-1", code=2).error
+    assert "-n must be 1 or more, got 0" in cli("runs", "ls", "-n", "0", code=2).error
+    shown = cli("runs", "show", other).stdout
+    assert "ended -" in shown and "still running" in shown
 
 
 def test_runs_errors(run_id: str, cli: Cli) -> None:
@@ -108,6 +112,8 @@ def test_usage_add_explains_bad_input(notes: str, cli: Cli) -> None:
     assert "model, experiment, evaluation, deployment, application, other" in err
     err = cli("usage", "add", "notes", "--consumer", "ft", "--purpose", "x", code=2).error
     assert "is not KIND:NAME" in err
+    err = cli("usage", "add", "notes", "--consumer", "model:a@1@2", "--purpose", "x", code=2)
+    assert "'model:a@1@2' is not KIND:NAME or KIND:NAME@VERSION" in err.error
     err = cli("usage", "add", "nots", "--consumer", "model:m", "--purpose", "x", code=2).error
     assert "Did you mean: notes" in err
     assert (

@@ -60,8 +60,8 @@ def runs_ls(
     as_json: JsonOpt = False,
 ) -> None:
     """List runs, newest first."""
-    if limit is not None and limit < 0:
-        raise InvalidInput("-n must be zero or more.")
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"-n must be 1 or more, got {limit}.")
     runs = lake_of(ctx).runs(limit=limit, job=job)
     if as_json:
         print_json([r.to_dict() for r in runs])
@@ -101,7 +101,8 @@ def _print_run(run: Run) -> None:
     style = _STATUS_STYLE.get(run.status, "white")
     console.print(f"[bold]run {run.id}[/]  {escape(run.job)}  [{style}]{run.status}[/]")
     took = "" if run.seconds is None else f"  ({run.seconds:.1f} s)"
-    console.print(f"started {_when(run.started_at)} UTC   ended {_when(run.ended_at)}{took}")
+    ended = "-" if run.ended_at is None else f"{_when(run.ended_at)} UTC"
+    console.print(f"started {_when(run.started_at)} UTC   ended {ended}{took}")
     console.print(
         f"executor: {run.executor or '-'}   code version: {run.code_version or '-'}", markup=False
     )

@@ -40,7 +40,7 @@ CONSUMER_KINDS = ("model", "experiment", "evaluation", "deployment", "applicatio
 MIN_ID_PREFIX = 6
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-_CONSUMER = re.compile(r"^(?P<kind>[^:\s]+):(?P<name>[^@\s]+)(?:@(?P<version>\S+))?$")
+_CONSUMER = re.compile(r"^(?P<kind>[^:\s]+):(?P<name>[^@\s]+)(?:@(?P<version>[^@\s]+))?$")
 
 
 def _aware(ts: datetime | None) -> datetime | None:
