@@ -115,7 +115,9 @@ def test_scan_json(cli: Cli, project: Path) -> None:
     assert result["counts"] == {"EMAIL_ADDRESS": 9}
     assert (result["rows"], result["rows_with_pii"]) == (150, 9)
     assert result["report"] == "tickets.pii_scan@1" and result["entities"] == ["EMAIL_ADDRESS"]
-    assert result["classification"] == "pii:email"
+    assert result["classification"] == "pii:email" and result["report_created"] is True
+    again = cli("pii", "scan", "tickets@1", "-c", "body", "--entities", "email_address", "--json")
+    assert (again.json()["report"], again.json()["report_created"]) == ("tickets.pii_scan@1", False)
 
 
 def test_scan_can_fail_ci(cli: Cli, project: Path) -> None:

@@ -102,7 +102,11 @@ def test_check_fails_with_exit_code_1_and_json_names_the_report(
     failed = [r for r in data["rules"] if r["outcome"] != "PASS"]
     assert [r["rule"] for r in failed] == ['PiiCount "body" = 0']
     assert failed[0]["metrics"]["Column.body.PiiCount"] > 0
-    assert lake.run(data["run"]).outputs == ["tickets.check@1"]
+    assert lake.run(data["run_id"]).outputs == ["tickets.check@1"] and data["report_created"]
+    again = run("check", tickets, "--rules", str(TICKET_RULES), "--json", code=1).json()
+    assert (again["report"], again["report_created"]) == ("tickets.check@1", False)
+    assert again["run_id"] != data["run_id"]
+    assert lake.run(again["run_id"]).outputs == ["tickets.check@1"]
 
     text = run("check", tickets, "--rules", str(TICKET_RULES), code=1).stdout
     assert "PiiCount" in text and "FAIL" in text and "score 0.92" in text
@@ -222,6 +226,7 @@ def test_bias_text_json_and_html(run: Any, tickets: str, tmp_path: Path) -> None
         "--positive", "pending", "--json", "--html", str(page),
     ).json()  # fmt: skip
     assert data["representation"] is None and data["report"] == "tickets.bias@2"
+    assert data["report_created"] is True and len(data["run_id"]) == 32
     labels = data["labels"]
     assert labels["positive"] == ["solved", "pending"] and labels["rows"] == 150
     en = labels["facets"][0]

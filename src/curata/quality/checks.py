@@ -165,7 +165,8 @@ class CheckResult:
             ],
             "references": self.references,
             "report": self.report.ref if self.report else None,
-            "run": self.report.run_id if self.report else None,
+            "run_id": self.report.run_id if self.report else None,
+            "report_created": self.report.created if self.report else None,
         }
 
     def html_blocks(self) -> list[Block]:
@@ -356,7 +357,8 @@ class BiasResult:
             "representation": self.representation.to_dict() if self.representation else None,
             "labels": self.labels.to_dict() if self.labels else None,
             "report": self.report.ref if self.report else None,
-            "run": self.report.run_id if self.report else None,
+            "run_id": self.report.run_id if self.report else None,
+            "report_created": self.report.created if self.report else None,
         }
 
     def to_table(self) -> pa.Table:

@@ -155,6 +155,7 @@ class PiiScan:
             "classification": self.classification,
             "report": None if self.report is None else self.report.ref,
             "run_id": None if self.report is None else self.report.run_id,
+            "report_created": None if self.report is None else self.report.created,
         }
 
     def report_rows(self) -> pa.Table:
