@@ -310,3 +310,22 @@ def test_help_lists_every_kb_command(cli: Cli) -> None:
     for command in ("create", "sync", "sources", "search", "log", "diff", "tag", "rollback",
                     "add-embedder", "check"):  # fmt: skip
         assert command in out
+
+
+def test_a_sync_with_many_failures_prints_the_first_ten_and_where_the_rest_are(
+    project: Path, cli: Cli, corpus: Path
+) -> None:
+    for n in range(12):
+        (corpus / f"scan-{n:02}.pdf").write_bytes(b"%PDF-1.4 not really")
+    cli("kb", "create", "hb", "--embedder", "hash:64")
+
+    out = cli("kb", "sync", "hb", str(corpus)).stdout
+
+    assert "40 new, 0 changed, 0 unchanged, 0 deleted, 12 failed" in out
+    assert sum(line.startswith("  failed: scan-") for line in out.splitlines()) == 10
+    assert "  ... and 2 more: --json lists them all, and so does" in out
+    assert "curata dataset head hb.quarantine" in out
+    listed = cli("kb", "sync", "hb", str(corpus), "--json").json()["failed"]
+    assert len(listed) == 12
+    head = cli("dataset", "head", "hb.quarantine", "-n", "20", "--json").json()
+    assert len(head) == 12

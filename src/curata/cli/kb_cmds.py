@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from curata.rag.search import SearchHit
     from curata.rag.sync import SyncResult
 
+# A sync that fails many documents (a moved folder, a folder of scans) prints the first ones.
+_FAILURES_SHOWN = 10
+
 app = typer.Typer(
     help="Knowledge bases for retrieval: documents, chunks and embeddings, versioned together.",
     no_args_is_help=True,
@@ -213,8 +216,15 @@ def _print_sync(result: SyncResult) -> None:
         console.print(f"PII: {result.pii_redacted} value(s) replaced before indexing", markup=False)
     for dup in result.duplicates:
         console.print(f"  skipped: {dup['doc_id']} duplicates {dup['duplicate_of']}", markup=False)
-    for failure in result.failed:
+    for failure in result.failed[:_FAILURES_SHOWN]:
         console.print(f"  failed: {failure['doc_id']}: {failure['reason']}", markup=False)
+    if len(result.failed) > _FAILURES_SHOWN:
+        more = len(result.failed) - _FAILURES_SHOWN
+        console.print(
+            f"  ... and {more} more: --json lists them all, and so does "
+            f"`curata dataset head {result.name}.quarantine`",
+            markup=False,
+        )
     if result.moved:
         console.print(
             f"{result.moved} document(s) of the old place are this source's now",
