@@ -259,20 +259,21 @@ def diff_datasets(
 
     changes = ChangeLog()
     new_schema = new.schema if new is not None else pa.schema([])
-    changes.set_schema_changes(old.schema if old is not None else None, new_schema)
-    if old is None or new is None:
+    old_schema = old.schema if old is not None else None
+    changes.set_schema_changes(old_schema, new_schema)
+    if old is None or new is None or old_schema is None:
         return _one_sided(old, new, changes, with_rows, limit)
-    common = [c for c in new_schema.names if c in old.schema.names]
+    common = [c for c in new_schema.names if c in old_schema.names]
     # Rows are matched by key only while the key keeps its kind of type: 1 and "1" do not join.
     if (
         key is None
         or key not in common
-        or not _same_kind(old.schema.field(key).type, new_schema.field(key).type)
+        or not _same_kind(old_schema.field(key).type, new_schema.field(key).type)
     ):
         with _Sides(old, new, common, common) as sides:
             return _multiset_diff(sides, changes, common, with_rows, limit)
-    with _Sides(old, new, old.schema.names, new_schema.names) as sides:
-        schemas = (old.schema, new_schema)
+    with _Sides(old, new, old_schema.names, new_schema.names) as sides:
+        schemas = (old_schema, new_schema)
         return _keyed_diff(sides, changes, key, schemas, with_rows=with_rows, limit=limit)
 
 

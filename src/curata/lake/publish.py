@@ -199,12 +199,13 @@ class Publication:
         if target.ds is None:
             self._create(target, table, "upsert")
             return
-        if key not in target.ds.schema.names:
+        schema = target.ds.schema  # Lance builds it anew on every access
+        if key not in schema.names:
             raise InvalidInput(f"Key column {key!r} is not a column of {name!r}.")
-        table = conform(table, target.ds.schema, name, partial=True)
+        table = conform(table, schema, name, partial=True)
         if table.num_rows == 0:
             return  # nothing to change; Lance rejects an empty isin() on string keys
-        new_fields = [f for f in table.schema if f.name not in target.ds.schema.names]
+        new_fields = [f for f in table.schema if f.name not in schema.names]
         out, changes = _plan_upsert(target.ds, table, key)
         if out.num_rows == 0:
             return

@@ -312,10 +312,17 @@ class LanceStore:
 
         ``(0, 0)`` means Lance sees nothing worth compacting. The second number is an estimate
         (one output fragment per task; a task may write more).
+
+        Lance only compacts fragments that one index segment covers, so an index in several
+        segments (small syncs add one each) is work too: :meth:`compact` merges the segments
+        first, and the estimate is then every fragment into one per million rows.
         """
         from lance.optimize import Compaction, CompactionOptions
 
         with lance_errors(f"Planning the compaction of {ds.uri}"):
+            if any(len(index.segments) > 1 for index in ds.describe_indices()):
+                fragments = len(ds.get_fragments())
+                return fragments, min(fragments, max(1, -(-ds.count_rows() // 1_000_000)))
             plan = Compaction.plan(ds, CompactionOptions())
             return sum(len(task.fragments) for task in plan.tasks), int(plan.num_tasks())
 
@@ -326,11 +333,13 @@ class LanceStore:
         ``ds`` must be Lance's latest version; the result is a new latest version with the same
         rows and schema.
         """
+        from curata.lake.search import index_new_rows  # search builds on this module
+
         with lance_errors(f"Compacting {ds.uri}"):
             if ds.describe_indices():
                 # Lance never merges indexed and unindexed fragments: index the new rows first
-                # (which also keeps key lookups fast).
-                ds.optimize.optimize_indices()
+                # (which also keeps key lookups fast), and merge the segments of each index.
+                index_new_rows(ds, merge_all=True)
                 ds = self.open_at_latest(ds)
             ds.optimize.compact_files(target_rows_per_fragment=target_rows)
             return self.open_at_latest(ds)
