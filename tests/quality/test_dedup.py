@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import textwrap
 import time
@@ -21,7 +22,7 @@ from curata.quality.dedup import (
     normalise_texts,
     signatures,
 )
-from curata.quality.dedup.minhash import estimated_jaccard
+from curata.quality.dedup.minhash import estimated_jaccard, word_hashes
 
 VOCAB = [f"w{i}" for i in range(20_000)]
 
@@ -404,3 +405,35 @@ def test_a_write_during_the_search_publishes_nothing(
     with pytest.raises(NotFound):
         lake.ref("docs.dedup_clusters")
     assert lake.runs()[0].status == "failed"
+
+
+def test_word_hashes_and_signatures_never_change() -> None:
+    # Signatures are stored in the lake (NAME.minhash) and compared with new rows' on later
+    # runs: a change of the hash would silently stop old and new rows from matching.
+    texts = [
+        "The quick brown fox jumps over the lazy dog near the riverbank",
+        "THE QUICK BROWN FOX jumps over the lazy dog near the riverbank!",
+        "internationalisation and pneumonoultramicroscopicsilicovolcanoconiosis are long words",
+        "Grüße aus Köln: «Straße» — naïve café, no\u00a0break spaces",
+        "one two",
+        "",
+        "x",
+        "12345678 123456789 1234567890123456 12345678901234567 " * 3,
+    ]
+    words, counts = word_hashes(texts)
+    sig = signatures(texts, MinHashParams(num_perm=64, ngram=3))
+    assert counts.tolist() == [12, 12, 6, 9, 2, 0, 1, 12]
+    assert hashlib.sha256(words.tobytes()).hexdigest()[:16] == "624711818551653d"
+    assert hashlib.sha256(sig.tobytes()).hexdigest()[:16] == "b2202e3df48fe356"
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [["plain", "ascii", ""], ["naïve", "ascii"], ["with", None], [], ["x" * 100_000]],
+)
+def test_lists_of_texts_become_the_same_arrow_array_by_every_path(texts: list[str | None]) -> None:
+    from curata.quality.dedup.normalise import as_text_array
+
+    arr = as_text_array(texts)
+    arr.validate(full=True)
+    assert arr.equals(pa.array(texts, pa.large_string()))

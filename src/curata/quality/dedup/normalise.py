@@ -30,6 +30,9 @@ def as_text_array(texts: Any) -> pa.LargeStringArray:
     if not isinstance(texts, pa.Array):
         if isinstance(texts, str | bytes) or not isinstance(texts, Sequence):
             raise InvalidInput("Deduplication needs a list of texts.")
+        ascii_texts = _ascii_array(texts)
+        if ascii_texts is not None:
+            return ascii_texts
         try:
             texts = pa.array(list(texts), pa.large_string())
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
@@ -41,6 +44,23 @@ def as_text_array(texts: Any) -> pa.LargeStringArray:
             return texts.cast(pa.large_string())
         raise InvalidInput(f"Deduplication needs a text column, not {texts.type}.")
     return texts.cast(pa.large_string())
+
+
+def _ascii_array(texts: Sequence[Any]) -> pa.LargeStringArray | None:
+    """A list of ASCII ``str`` as an array, built from one joined copy: more than twice as fast
+    as ``pa.array`` for long texts. None for anything else (non-ASCII, None, not a str)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not all(type(t) is str for t in texts):
+        return None
+    joined = "".join(texts)
+    if not joined.isascii():
+        return None
+    offsets = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=offsets[1:])
+    data = pa.py_buffer(joined.encode("ascii"))
+    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), data)
 
 
 def normalise_texts(texts: Any) -> pa.LargeStringArray:
