@@ -3,6 +3,7 @@ printed whole, free text wraps, and no line is wider than the terminal."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -160,3 +161,33 @@ def test_headers_wrap_before_values_do(capsys: pytest.CaptureFixture[str]) -> No
     print_records(columns, [[str(n) for n in range(8)]])
     out = capsys.readouterr().out
     assert "┃ header ┃" in out and "long" in out and _fits(out), out
+
+
+def test_head_of_a_wide_dataset_prints_one_record_per_row(notes: str, cli: Cli) -> None:
+    wide = {
+        "ticket_id": ["T-1001", "T-1002"],
+        "created_at": ["2025-01-06 10:19:39+00:00", "2025-01-06 10:27:15+00:00"],
+        "channel": ["email", "phone"],
+        "product_area": ["account", "billing"],
+        "language": ["en", "de"],
+        "priority": ["low", "normal"],
+        "subject": ["Export all notes to Markdown", "Phone: account locked"],
+        "status": ["solved", "open"],
+    }
+    lake = curata.open(".")
+    try:
+        lake.create_dataset("wide", key="ticket_id")
+        with lake.publish(message="wide") as pub:
+            pub.append("wide", pa.table(wide))
+    finally:
+        lake.close()
+
+    out = cli("dataset", "head", "wide").stdout
+
+    assert _fits(out) and out.startswith("wide@1 (2 rows)")
+    assert "-- row 1 " in out and "-- row 2 " in out
+    for name, values in wide.items():
+        for value in values:  # every value whole, after its column's name
+            assert re.search(rf"^{name}\s+{re.escape(value)}\s*$", out, re.M), (name, value)
+    # A narrow table still prints as a table.
+    assert "┃" in cli("dataset", "head", "notes").stdout

@@ -82,13 +82,47 @@ def plain(value: Any) -> Text:
 
 
 def print_table(table: pa.Table, title: str | None = None) -> None:
-    """Render an Arrow table on the terminal."""
+    """Render an Arrow table on the terminal: as a table when it fits the width, else one
+    record per row, a line per column (a ten-column table squeezed into 80 characters breaks
+    every value into pieces of five)."""
+    names = table.column_names
+    rows = [[cell(row[c]) for c in names] for row in table.to_pylist()]
+    if not _fits(names, rows):
+        _print_as_records(names, rows, title)
+        return
     out = Table(title=plain(title) if title else None, show_lines=False, header_style="bold")
-    for name in table.column_names:
+    for name in names:
         out.add_column(plain(name), overflow="fold")
-    for row in table.to_pylist():
-        out.add_row(*(plain(cell(row[c])) for c in table.column_names))
+    for values in rows:
+        out.add_row(*(plain(v) for v in values))
     console.print(out)
+
+
+# A column narrower than this, once the table is fitted to the terminal, is hard to read.
+_MIN_COLUMN = 12
+
+
+def _fits(names: list[str], rows: list[list[str]]) -> bool:
+    """Whether every column gets its widest value, or at least _MIN_COLUMN characters."""
+    if len(names) <= 2:
+        return True
+    widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
+    needed = sum(min(w, _MIN_COLUMN) + 3 for w in widths) + 1  # borders and padding
+    return needed <= console.width
+
+
+def _print_as_records(names: list[str], rows: list[list[str]], title: str | None) -> None:
+    if title:
+        console.print(title, markup=False, highlight=False)
+    label = max(len(n) for n in names)
+    for i, values in enumerate(rows, 1):
+        console.print(Text(f"-- row {i} ", style="dim") + Text("-" * max(0, label - 5), "dim"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True, min_width=label)
+        grid.add_column(overflow="fold")
+        for name, value in zip(names, values, strict=True):
+            grid.add_row(plain(name), plain(value))
+        console.print(grid)
 
 
 def print_error(err: CurataError) -> None:
