@@ -589,3 +589,61 @@ def test_a_publish_without_writes_publishes_nothing(lake: curata.Lake) -> None:
         pub.delete("tickets", "id > 100")
     assert pub.commits == []
     assert len(ds.log()) == 1
+
+
+def test_a_dataset_created_in_a_publish_exists_only_once_it_commits(lake: curata.Lake) -> None:
+    staged = lake.stage_overwrite("fresh", pa.table({"n": [1, 2]}).to_reader())
+    with pytest.raises(RuntimeError, match="boom"), lake.publish(message="first") as pub:
+        assert pub.create_dataset("fresh", kind="logs", description="made here") is True
+        pub.overwrite_staged(staged)
+        raise RuntimeError("boom")
+    assert not lake.has_dataset("fresh")
+
+    staged = lake.stage_overwrite("fresh", pa.table({"n": [3, 4, 5]}).to_reader())
+    with lake.publish(message="second") as pub:
+        assert pub.create_dataset("fresh", kind="logs", description="made here") is True
+        pub.overwrite_staged(staged)
+        assert pub.create_dataset("fresh") is False  # exists now: nothing to do
+    (commit,) = pub.commits
+    assert (commit.ref, commit.operation, commit.rows) == ("fresh@1", "overwrite", 3)
+    info = {d.name: d for d in lake.datasets()}["fresh"]
+    assert (info.kind, info.description) == ("logs", "made here")
+    assert lake.ref("fresh").to_arrow().column("n").to_pylist() == [3, 4, 5]
+
+
+def test_create_in_a_publish_refuses_a_bad_name_or_kind(lake: curata.Lake) -> None:
+    with pytest.raises(curata.InvalidInput, match="kind"), lake.publish() as pub:
+        pub.create_dataset("ok", kind="spreadsheet")
+    with pytest.raises(curata.InvalidInput), lake.publish() as pub:
+        pub.create_dataset("no/slash")
+    assert lake.datasets() == []
+
+
+def test_two_publishes_creating_one_dataset_at_once_both_succeed(lake: curata.Lake) -> None:
+    import threading
+
+    ready = threading.Barrier(2)
+    created: list[bool] = []
+    errors: list[BaseException] = []
+
+    def create(n: int) -> None:
+        other = curata.open(lake.uri)
+        try:
+            ready.wait()
+            with other.publish(message=f"writer {n}") as pub:
+                created.append(pub.create_dataset("shared", key="id"))
+                pub.upsert("shared", pa.table({"id": [n], "v": [f"w{n}"]}))
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            other.close()
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(created) == [False, True]
+    assert [c.version for c in lake.dataset("shared").log()] == [2, 1]
+    assert sorted(lake.ref("shared").to_arrow().column("id").to_pylist()) == [1, 2]

@@ -273,6 +273,26 @@ def test_a_failed_first_run_leaves_no_empty_output_behind(
     assert [d.name for d in lake.datasets()] == ["src"]
 
 
+def test_a_first_run_failing_after_it_staged_rows_leaves_no_output_behind(
+    lake: curata.Lake,
+    tickets: CreateTickets,
+    pipeline_file: PipelineFile,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from curata.pipeline import run as run_module
+
+    monkeypatch.setattr(run_module, "STAGE_ROWS", 100)  # data files written along the way
+    tickets(lake, N, bad={395})  # the last batch fails, after three hundred rows were staged
+    failing = GATED.format(action="quarantine", early="warn").replace(
+        "pipeline_steps:shout", "pipeline_steps:reject_bad"
+    )
+    with pytest.raises(StepFailed):
+        _run(lake, pipeline_file(failing))
+    # The outputs and the quarantine are created by the publish that never came.
+    assert [d.name for d in lake.datasets()] == ["src"]
+    assert _data_files(lake, "final")  # rows were staged, in files nobody sees
+
+
 def test_an_output_key_that_is_not_a_column_is_refused_by_name(
     lake: curata.Lake, tickets: CreateTickets, pipeline_file: PipelineFile
 ) -> None:

@@ -84,12 +84,21 @@ def import_(
         raise InvalidInput(f"Unknown --mode {mode!r}.", hint="Use append, upsert or overwrite.")
     table = read_table(file, format)
     lake = lake_of(ctx, author)
-    if not lake.has_dataset(name):
-        _check_first_write(table, name, mode, key)
-        lake.create_dataset(name, kind=kind, key=key, exist_ok=True)
-    ds = lake.dataset(name)
     msg = message or f"import {file.name}"
     commit: Commit | None
+    if not lake.has_dataset(name):
+        _check_first_write(table, name, mode, key)
+        # Created in the transaction that publishes the rows: a failed or killed import
+        # leaves no empty dataset behind.
+        with lake.publish(message=msg, author=author) as pub:
+            pub.create_dataset(name, kind=kind, key=key)
+            if mode == "upsert":
+                pub.upsert(name, table, key=key, branch=branch)
+            else:
+                getattr(pub, mode)(name, table, branch=branch)
+        print_commit(pub.commits[0] if pub.commits else None, as_json)
+        return
+    ds = lake.dataset(name)
     if mode == "append":
         commit = ds.append(table, message=msg, author=author, branch=branch)
     elif mode == "upsert":

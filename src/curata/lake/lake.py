@@ -21,14 +21,15 @@ from curata.config import (
     load_settings,
     resolve_author,
 )
-from curata.errors import AlreadyExists, Conflict, InvalidInput, NotFound, StorageError
+from curata.errors import AlreadyExists, InvalidInput, NotFound, StorageError
 from curata.lake import history
 from curata.lake import schema as t
-from curata.lake.catalog import Catalog, utcnow
+from curata.lake.catalog import Catalog
 from curata.lake.dataset import Dataset
-from curata.lake.models import KINDS, Commit, DatasetInfo
+from curata.lake.models import Commit, DatasetInfo
 from curata.lake.publish import Publication
 from curata.lake.refs import MAIN, Ref, parse_ref, validate_name
+from curata.lake.registry import storage_path
 from curata.lake.snapshot import Snapshot
 from curata.lake.storage import LanceStore
 
@@ -122,57 +123,12 @@ class Lake:
             InvalidInput: a bad name or kind.
             AlreadyExists: the name is taken (and not ``exist_ok``).
         """
-        validate_name(name)
-        if kind not in KINDS:
-            raise InvalidInput(
-                f"Unknown dataset kind {kind!r}.", hint=f"Kinds: {', '.join(KINDS)}."
+        with self.publish() as pub:
+            created = pub.create_dataset(
+                name, kind=kind, key=key, description=description, owner=owner, tags=tags
             )
-        if key is not None:
-            validate_name(key, "key column")
-        now, author = utcnow(), self.author
-        try:
-            with self.catalog.write() as conn:
-                # Checked here, not by catching IntegrityError: the catalog translates that
-                # (into Conflict) before it could reach this function.
-                if self._dataset_id(conn, name) is not None:
-                    raise AlreadyExists(f"A dataset named {name!r} exists already.")
-                result = conn.execute(
-                    sa.insert(t.datasets).values(
-                        name=name,
-                        kind=kind,
-                        primary_key=key,
-                        description=description,
-                        owner=owner,
-                        tags=sorted(set(tags)),
-                        classifications={},
-                        storage_path=f"{name}.lance",
-                        created_at=now,
-                        created_by=author,
-                    )
-                )
-                assert result.inserted_primary_key is not None
-                conn.execute(
-                    sa.insert(t.refs).values(
-                        dataset_id=result.inserted_primary_key[0],
-                        kind="branch",
-                        name=MAIN,
-                        version=None,
-                        updated_at=now,
-                        updated_by=author,
-                    )
-                )
-        except AlreadyExists:
-            if exist_ok:
-                return self.dataset(name)
-            raise
-        except Conflict:
-            # On PostgreSQL a concurrent writer can insert the name between the check and the
-            # insert; the unique constraint turns that into a Conflict.
-            if not self.has_dataset(name):
-                raise
-            if exist_ok:
-                return self.dataset(name)
-            raise AlreadyExists(f"A dataset named {name!r} exists already.") from None
+        if not created and not exist_ok:
+            raise AlreadyExists(f"A dataset named {name!r} exists already.")
         return Dataset(self, name)
 
     def dataset(self, name: str) -> Dataset:
@@ -325,14 +281,20 @@ class Lake:
         """Write the whole new content of dataset ``name`` as data files nobody sees yet.
 
         Streams (bounded memory) and takes no lock; publish it with
-        :meth:`Publication.overwrite_staged`. Unpublished files are removed by ``gc``.
+        :meth:`Publication.overwrite_staged`. Unpublished files are removed by ``gc``. The
+        dataset need not exist yet: :meth:`Publication.create_dataset` can create it in the
+        transaction that publishes the staged content.
         """
         from curata.lake.publish import StagedOverwrite
 
+        validate_name(name)
         with self.catalog.read() as conn:
-            row = history.dataset_row(conn, name)
+            row = conn.execute(
+                sa.select(t.datasets.c.storage_path).where(t.datasets.c.name == name)
+            ).first()
+        path = storage_path(name) if row is None else row.storage_path
         counted = _CountingReader(reader)
-        fragments = self.store.write_new_fragments(row.storage_path, counted.reader())
+        fragments = self.store.write_new_fragments(path, counted.reader())
         return StagedOverwrite(name, reader.schema, fragments, counted.rows)
 
     def tag_versions(

@@ -9,7 +9,9 @@ next writer restores the published version before writing on top of it.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ from curata.lake.catalog import utcnow
 from curata.lake.changes import ChangeLog, describe_schema, diff_datasets, quote_ident
 from curata.lake.models import Commit
 from curata.lake.refs import MAIN, Ref, validate_label
+from curata.lake.registry import check_new_dataset, insert_dataset
 from curata.lake.tables import check_key, conform, to_arrow_table
 
 if TYPE_CHECKING:
@@ -113,6 +116,49 @@ class Publication:
         target = _Target(row=row, branch=branch, base=base, ds=ds, base_schema=schema)
         self._targets[(name, branch)] = target
         return target
+
+    # -- datasets ------------------------------------------------------------------------------
+
+    def create_dataset(
+        self,
+        name: str,
+        *,
+        kind: str = "records",
+        key: str | None = None,
+        description: str = "",
+        owner: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> bool:
+        """Create dataset ``name`` in this publication's transaction, unless it exists.
+
+        Unlike :meth:`curata.Lake.create_dataset`, a run that fails or is killed before the
+        publication commits leaves no empty dataset behind. Returns whether it was created.
+
+        Raises:
+            InvalidInput: a bad name, kind or key column.
+        """
+        check_new_dataset(name, kind, key)
+        if not self._lake.catalog.is_sqlite:
+            # SQLite's write transaction already holds the database lock. On PostgreSQL two
+            # publications creating the same name queue here, and the second one finds the
+            # dataset instead of failing on the unique constraint.
+            self._conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_name_lock_id(name))))
+        exists = self._conn.execute(
+            sa.select(t.datasets.c.id).where(t.datasets.c.name == name)
+        ).first()
+        if exists is not None:
+            return False
+        insert_dataset(
+            self._conn,
+            name,
+            kind=kind,
+            key=key,
+            description=description,
+            owner=owner,
+            tags=tags,
+            author=self.author,
+        )
+        return True
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -410,6 +456,12 @@ class Publication:
                     updated_by=self.author,
                 )
             )
+
+
+def _name_lock_id(name: str) -> int:
+    """A PostgreSQL advisory-lock id (signed 64 bits) for creating dataset ``name``."""
+    digest = hashlib.blake2b(f"curata-dataset:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _check_unique_key(ds: lance.LanceDataset, key: str, dataset: str) -> None:

@@ -71,13 +71,13 @@ class RunResult:
 
 class _OutputWriter:
     """Collects one output's rows: streamed to uncommitted data files for overwrites, kept in
-    memory for appends and upserts. A new output dataset is created only once rows are ready
-    to be written, so a run that fails before leaves no empty dataset behind."""
+    memory for appends and upserts. A new output dataset is created in the transaction that
+    publishes it, so a run that fails or is killed before leaves no empty dataset behind."""
 
     def __init__(self, lake: Lake, output: OutputSpec) -> None:
         self.lake, self.dataset, self.mode = lake, output.dataset, output.mode
         self.key, self.kind = output.key, output.kind
-        self.created = False
+        self.checked = False
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
         self.staged: StagedOverwrite | None = None
@@ -105,7 +105,7 @@ class _OutputWriter:
 
         if not self.pending or self.schema is None:
             return
-        self.create()
+        self.check_key()
         reader = pa.Table.from_batches(
             [b for t in self.pending for b in t.to_batches()], schema=self.schema
         ).to_reader()
@@ -120,19 +120,17 @@ class _OutputWriter:
         self.staged = staged
         self.pending, self.pending_rows = [], 0
 
-    def create(self) -> None:
-        """Create the output dataset if it does not exist (with the key, once it is known to
-        be one of the output's columns)."""
-        if self.created or self.schema is None:
+    def check_key(self) -> None:
+        """Refuse a key that is not among the output's columns, before writing any data."""
+        if self.checked or self.schema is None:
             return
-        if not self.lake.has_dataset(self.dataset):
-            if self.key is not None and self.key not in self.schema.names:
-                raise InvalidInput(
-                    f"Output {self.dataset!r}: key column {self.key!r} is not among its columns.",
-                    hint=f"Columns: {', '.join(self.schema.names)}. Fix the output's `key:`.",
-                )
-            self.lake.create_dataset(self.dataset, kind=self.kind, key=self.key, exist_ok=True)
-        self.created = True
+        missing = self.key is not None and self.key not in self.schema.names
+        if missing and not self.lake.has_dataset(self.dataset):
+            raise InvalidInput(
+                f"Output {self.dataset!r}: key column {self.key!r} is not among its columns.",
+                hint=f"Columns: {', '.join(self.schema.names)}. Fix the output's `key:`.",
+            )
+        self.checked = True
 
     def table(self) -> pa.Table:
         import pyarrow as pa
@@ -145,6 +143,7 @@ class _OutputWriter:
     def publish(self, pub: Any) -> None:
         if self.schema is None:
             return
+        pub.create_dataset(self.dataset, kind=self.kind, key=self.key)
         if self.mode == "overwrite":
             self._stage()
             if self.staged is None:  # no rows at all: overwrite with an empty table
@@ -477,12 +476,12 @@ def _publish(
 ) -> list[Any]:
     quarantine = [r for r in rejected if r.action == "quarantine"]
     for writer in writers.values():
-        writer.create()
-    if quarantine:
-        lake.create_dataset(spec.quarantine_dataset, kind="records", exist_ok=True)
+        writer.check_key()
     with lake.publish(message=f"run {spec.name} ({run_id[:8]})", run_id=run_id) as pub:
         for out in spec.outputs:
             writers[out.dataset].publish(pub)
+        if quarantine:
+            pub.create_dataset(spec.quarantine_dataset, kind="records")
         if quarantine or lake.has_dataset(spec.quarantine_dataset):
             # The quarantine holds the rows this run set aside (its history, the earlier runs').
             pub.overwrite(spec.quarantine_dataset, _quarantine_table(quarantine, run_id))

@@ -72,12 +72,6 @@ def store_report(
 
     dataset = checked.partition("@")[0]
     name = report_dataset(dataset, kind)
-    lake.create_dataset(
-        name,
-        kind="report",
-        description=f"{kind} results of {dataset}, one version per run",
-        exist_ok=True,
-    )
     column = pa.array([checked] * rows.num_rows, pa.string())
     table = rows.append_column("checked", column) if "checked" not in rows.column_names else rows
     run_id = lake.start_run(
@@ -89,6 +83,11 @@ def store_report(
     )
     try:
         with lake.publish(message=message, run_id=run_id) as pub:
+            pub.create_dataset(
+                name,
+                kind="report",
+                description=f"{kind} results of {dataset}, one version per run",
+            )
             pub.overwrite(name, table)
             # Under the report's lock: the new version, or the head the rows equal.
             ref = f"{name}@{pub.resulting_version(name)}"

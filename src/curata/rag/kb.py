@@ -164,31 +164,35 @@ class KnowledgeBase:
                 hint="Pick another knowledge-base name.",
             )
         what = description or f"Knowledge base {name}"
-        lake.create_dataset(name, kind="knowledge_base", description=what)
-        lake.create_dataset(
-            parts[0].dataset,
-            kind="documents",
-            key="doc_id",
-            description=f"Documents of knowledge base {name}",
-        )
-        lake.create_dataset(
-            parts[1].dataset,
-            kind="chunks",
-            key="chunk_id",
-            description=f"Chunks of knowledge base {name}, embedded by {embedder}",
-        )
-        lake.create_dataset(
-            parts[2].dataset,
-            kind="records",
-            key="doc_id",
-            description=f"Last versions of documents deleted from {name}",
-        )
-        lake.create_dataset(
-            parts[3].dataset,
-            kind="records",
-            description=f"Documents the last sync of {name} could not index",
-        )
+        # One transaction: a create that fails or is killed leaves no part behind.
         with lake.publish(message=f"create knowledge base {name} ({embedder})") as pub:
+            if not pub.create_dataset(name, kind="knowledge_base", description=what):
+                raise AlreadyExists(
+                    f"Knowledge base {name!r} was created meanwhile by another process."
+                )
+            pub.create_dataset(
+                parts[0].dataset,
+                kind="documents",
+                key="doc_id",
+                description=f"Documents of knowledge base {name}",
+            )
+            pub.create_dataset(
+                parts[1].dataset,
+                kind="chunks",
+                key="chunk_id",
+                description=f"Chunks of knowledge base {name}, embedded by {embedder}",
+            )
+            pub.create_dataset(
+                parts[2].dataset,
+                kind="records",
+                key="doc_id",
+                description=f"Last versions of documents deleted from {name}",
+            )
+            pub.create_dataset(
+                parts[3].dataset,
+                kind="records",
+                description=f"Documents the last sync of {name} could not index",
+            )
             publish_manifest(pub, Manifest(name, 0, parts))
         return cls(lake, name)
 

@@ -715,14 +715,7 @@ def add_embedder(
     if model.spec in manifest.embedders:
         raise AlreadyExists(f"Knowledge base {manifest.name!r} has embedder {spec!r} already.")
     name = chunks_dataset_name(manifest.name, model.slug, first=False)
-    if not lake.has_dataset(name):
-        lake.create_dataset(
-            name,
-            kind="chunks",
-            key="chunk_id",
-            description=f"Chunks of knowledge base {manifest.name}, embedded by {spec}",
-        )
-    elif lake.dataset(name).log():
+    if lake.has_dataset(name) and lake.dataset(name).log():
         raise AlreadyExists(f"A dataset named {name!r} exists already and is not empty.")
     part = Part(CHUNKS, name, None, {"embedder": model.spec, "dim": model.dim})
     first = manifest.chunk_parts[0]
@@ -743,6 +736,12 @@ def add_embedder(
                 hint="Run the command again.",
             )
         refuse_moved_parts(pub, manifest)
+        pub.create_dataset(
+            name,
+            kind="chunks",
+            key="chunk_id",
+            description=f"Chunks of knowledge base {manifest.name}, embedded by {spec}",
+        )
         if embedded.num_rows:
             pub.append(name, embedded)
             pub.index_for_search(name, vector="embedding", text="text")

@@ -437,14 +437,6 @@ def _publish(lake: Lake, snapshot: Snapshot, w: _Write) -> DedupReport:
         upsert, stale, overwrite = _signature_writes(sigs, key, ids, keep_mask, params)
     if not removed and upsert is None and stale is None:
         return report
-    if removed:
-        about = f"Duplicate clusters found in {name} by curata dedup"
-        lake.create_dataset(clusters_dataset(name), kind="report", exist_ok=True, description=about)
-    if upsert is not None or stale is not None:
-        about = f"MinHash signatures of {name}.{column} (curata dedup)"
-        lake.create_dataset(
-            signatures_dataset(name), kind="records", key=key, exist_ok=True, description=about
-        )
     run_id = lake.start_run(
         f"dedup:{name}",
         params={
@@ -462,6 +454,14 @@ def _publish(lake: Lake, snapshot: Snapshot, w: _Write) -> DedupReport:
     try:
         with lake.publish(message=text, author=author, run_id=run_id) as pub:
             _check_unchanged(lake, pub, snapshot)
+            if removed:
+                about = f"Duplicate clusters found in {name} by curata dedup"
+                pub.create_dataset(clusters_dataset(name), kind="report", description=about)
+            if upsert is not None or stale is not None:
+                about = f"MinHash signatures of {name}.{column} (curata dedup)"
+                pub.create_dataset(
+                    signatures_dataset(name), kind="records", key=key, description=about
+                )
             for lo in range(0, len(removed), DELETE_CHUNK):
                 chunk = ", ".join(str(a) for a in removed[lo : lo + DELETE_CHUNK])
                 pub.delete(name, f"_rowaddr IN ({chunk})")

@@ -362,14 +362,13 @@ class _Job:
         if not self.audit.entity:
             return self._result()
         audit_name = audit_dataset(name)
-        self.lake.create_dataset(
-            audit_name,
-            kind="logs",
-            description=f"PII redactions of {name}: one row per value replaced (never the "
-            "value), appended by each redaction run",
-            exist_ok=True,
-        )
         with self.lake.publish(message=message, author=author, run_id=self.run_id) as pub:
+            pub.create_dataset(
+                audit_name,
+                kind="logs",
+                description=f"PII redactions of {name}: one row per value replaced (never the "
+                "value), appended by each redaction run",
+            )
             base = pub.base_version(name)
             if base != self.snapshot.version:
                 raise Conflict(
