@@ -321,6 +321,19 @@ def test_an_output_key_that_is_not_a_column_is_refused_by_name(
         _run(lake, pipeline_file(dropped))
     assert lake.dataset("out").info().version == 1
 
+    # A file whose key disagrees with the existing output's: refused before any work.
+    other_key = text.replace("key: idd", "key: lang")
+    runs = len(lake.runs())
+    for dry_run in (True, False):
+        with pytest.raises(InvalidInput) as err:
+            run_pipeline(lake, pipeline_file(other_key), dry_run=dry_run, workers=1)
+        assert err.value.message == (
+            "Output 'out' has primary key 'id', but the pipeline gives it key 'lang'."
+        )
+        assert "Use key: id" in (err.value.hint or "")
+    assert lake.dataset("out").info().version == 1
+    assert len(lake.runs()) == runs  # no run recorded for the refused ones
+
 
 def test_the_ray_executor_without_ray_says_what_to_install_before_any_work(
     sqlite_lake: curata.Lake,

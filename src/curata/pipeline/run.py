@@ -156,6 +156,26 @@ class _OutputWriter:
             pub.upsert(self.dataset, self.table(), key=self.key)
 
 
+def _check_existing_outputs(lake: Lake, spec: PipelineSpec) -> None:
+    """Refuse, before any work, an output whose ``key:`` disagrees with the primary key of the
+    dataset it writes to: the key cannot change once a dataset exists."""
+    for out in spec.outputs:
+        if out.key is None or not lake.has_dataset(out.dataset):
+            continue
+        existing = lake.dataset(out.dataset).info().key
+        if existing == out.key or (existing is None and out.mode == "upsert"):
+            continue  # an upsert into a dataset without a key matches rows by `key:`
+        has = "no primary key" if existing is None else f"primary key {existing!r}"
+        raise InvalidInput(
+            f"Output {out.dataset!r} has {has}, but the pipeline gives it key {out.key!r}.",
+            hint=(
+                "A dataset's key is set when it is created. "
+                + ("Remove `key:` from the output" if existing is None else f"Use key: {existing}")
+                + " or write to a new dataset."
+            ),
+        )
+
+
 def _input_batches(
     lake: Lake, spec: PipelineSpec, batch_rows: int
 ) -> tuple[Iterator[pa.Table], list[str], int | None]:
@@ -300,6 +320,7 @@ def run_pipeline(
     ids = [p.id for p in planned]
     taps = {o.dataset: (ids.index(o.after) if o.after else len(ids) - 1) for o in spec.outputs}
     gates = [(g, ids.index(g.after) if g.after else len(ids) - 1) for g in spec.gates]
+    _check_existing_outputs(lake, spec)
     if dry_run:
         return _dry_run(lake, spec, planned, executor)
     batches, inputs, total = _input_batches(lake, spec, batch_rows)
