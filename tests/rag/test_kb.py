@@ -304,6 +304,48 @@ def test_rollback_publishes_an_earlier_state(kb: KnowledgeBase, corpus: Path) ->
     assert result.documents["changed"] == 1 and result.documents["deleted"] == 1
 
 
+def test_a_rollback_to_before_an_embedder_was_added_keeps_the_embedder(
+    kb: KnowledgeBase, corpus: Path
+) -> None:
+    kb.sync(str(corpus))  # @2: 30 days
+    _edit(corpus / "server" / "backups.md", "**30 days**", "**45 days**")
+    kb.sync(str(corpus))  # @3: 45 days
+    kb.add_embedder("hash:32")  # @4, filled with the chunks of @3
+
+    kb.rollback(2)  # @5
+
+    first, second = kb.manifest().chunk_parts
+    assert second.dataset == "hb.chunks.hash-32"
+    ids = [
+        sorted(kb.lake.ref(p.ref or "").to_arrow(columns=["chunk_id"])["chunk_id"].to_pylist())
+        for p in (first, second)
+    ]
+    assert ids[0] == ids[1] and set(ids[1]) == _chunk_ids(kb, 2)
+    hits = kb.search("backups kept", k=1, embedder="hash:32", mode="keyword")
+    assert "30 days" in hits[0].text
+    assert kb.check().ok
+    # The chunks of @2 came from the embedding cache: nothing was embedded again.
+    assert kb.sync(str(corpus)).chunks["embedded"] == 0
+
+
+def test_a_rollback_to_the_empty_first_version_empties_the_knowledge_base(
+    kb: KnowledgeBase, corpus: Path
+) -> None:
+    kb.sync(str(corpus))
+    kb.add_embedder("hash:32")
+
+    kb.rollback(1)
+
+    assert _docs(kb) == {} and _chunk_ids(kb) == set()
+    assert kb.search("backups kept", k=3, mode="hybrid") == []
+    assert kb.search("backups kept", k=3, embedder="hash:32") == []
+    assert kb.check().ok
+    # Versions continue past the ones the rollback took out of view.
+    result = kb.sync(str(corpus))
+    assert result.documents["new"] == len(_docs(kb, 2))
+    assert set(_docs(kb).values()) == {2}
+
+
 def test_after_a_rollback_a_chunk_id_never_names_two_texts(kb: KnowledgeBase, corpus: Path) -> None:
     backups = corpus / "server" / "backups.md"
     kb.sync(str(corpus))  # @2: backups.md v1, 30 days
@@ -411,8 +453,14 @@ def _with_version(kb: KnowledgeBase, dataset: str, version: int) -> pa.Table:
 
 def test_create_refuses_bad_settings_and_taken_names(lake: curata.Lake) -> None:
     KnowledgeBase.create(lake, "hb", embedder=EMBEDDER)
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExists) as err:
         KnowledgeBase.create(lake, "hb", embedder=EMBEDDER)
+    assert err.value.message == "Knowledge base 'hb' exists already."
+    assert "curata kb sync hb SOURCE" in (err.value.hint or "")
+    lake.create_dataset("docs.chunks")
+    with pytest.raises(AlreadyExists, match=r"Dataset\(s\) docs.chunks exist already"):
+        KnowledgeBase.create(lake, "docs", embedder=EMBEDDER)
+    assert not lake.has_dataset("docs")
     with pytest.raises(InvalidInput, match="embedder"):
         KnowledgeBase.create(lake, "other", embedder="word2vec")
     with pytest.raises(InvalidInput, match="overlap"):

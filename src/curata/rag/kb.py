@@ -157,6 +157,11 @@ class KnowledgeBase:
             Part(RETIRED, f"{name}.retired", None),
             Part(QUARANTINE, f"{name}.quarantine", None),
         )
+        if lake.has_dataset(name) and lake.dataset(name).info().kind == "knowledge_base":
+            raise AlreadyExists(
+                f"Knowledge base {name!r} exists already.",
+                hint=f"Sync into it with `curata kb sync {name} SOURCE`, or pick another name.",
+            )
         taken = [n for n in [name, *(p.dataset for p in parts)] if lake.has_dataset(n)]
         if taken:
             raise AlreadyExists(
@@ -369,25 +374,39 @@ class KnowledgeBase:
     def rollback(self, at: str | int, *, message: str | None = None) -> int:
         """Publish the state of version ``at`` as a new version (history is kept)."""
         from curata.lake.refs import Ref
+        from curata.rag.sync import embed_chunks_of
 
         target, head = self.manifest(at), self.manifest()
         left_behind = _versions_left_behind(self.lake, head, target)
+        # An embedder added after ``at`` stays, holding the chunks of ``at`` embedded by its
+        # model (from the embedding cache: they were embedded when the embedder was added).
+        then = {p.dataset: p for p in target.parts}
+        added = {
+            part.dataset: embed_chunks_of(self.lake, target, part)
+            for part in head.chunk_parts
+            if part.dataset not in then and part.version is not None
+        }
         parts = []
         with self.lake.publish(
             message=message or f"rollback to {self.name}@{target.version}"
         ) as pub:
             for part in head.parts:
-                old = next((p for p in target.parts if p.dataset == part.dataset), None)
-                if old is None or old.version is None:
-                    if part.role == CHUNKS:
-                        raise InvalidInput(
-                            f"{part.dataset} did not exist at {self.name}@{target.version}.",
-                            hint="Roll back to a later version, or use another knowledge base.",
-                        )
-                    parts.append(part)
-                    continue
-                # Against the published head: a part written outside `curata kb` goes back too.
-                if old.version != pub.base_version(part.dataset):
+                old = then.get(part.dataset)
+                if part.dataset in added:
+                    pub.overwrite(part.dataset, added[part.dataset])
+                    if added[part.dataset].num_rows:
+                        pub.index_for_search(part.dataset, vector="embedding", text="text")
+                elif old is not None and old.version is None and part.version is not None:
+                    # Empty at ``at`` (a rollback to before the first sync): empty it again.
+                    schema = self.lake.ref(part.ref or "").schema
+                    pub.overwrite(part.dataset, schema.empty_table())
+                elif (
+                    old is not None
+                    and old.version is not None
+                    # Against the published head: a part written outside `curata kb` goes
+                    # back too.
+                    and old.version != pub.base_version(part.dataset)
+                ):
                     pub.revert(part.dataset, Ref(part.dataset, version=old.version))
                 parts.append(Part(part.role, part.dataset, part.version, part.settings))
             if left_behind.num_rows:

@@ -702,6 +702,22 @@ def _curata_version() -> str:
     return version("curata")
 
 
+def embed_chunks_of(
+    lake: Lake, manifest: Manifest, part: Part, *, progress: Progress | None = None
+) -> pa.Table:
+    """The chunks of ``manifest`` (its first chunks part) embedded for chunks part ``part``:
+    from the embedding cache where these texts were embedded by that model before."""
+    first = manifest.chunk_parts[0]
+    if first.version is None:
+        chunks = _empty_chunks()
+    else:
+        chunks = lake.ref(first.ref or "").to_arrow(columns=list(CHUNK_COLUMNS))
+    alone = Manifest(manifest.name, manifest.version, (part,))
+    result = SyncResult(manifest.name, manifest.version, manifest.version)
+    embedded = _embed_all(lake, alone, chunks, executor="local", result=result, progress=progress)
+    return embedded[part.settings["embedder"]]
+
+
 def add_embedder(
     lake: Lake, manifest: Manifest, spec: str, *, progress: Progress | None = None
 ) -> int:
@@ -718,16 +734,7 @@ def add_embedder(
     if lake.has_dataset(name) and lake.dataset(name).log():
         raise AlreadyExists(f"A dataset named {name!r} exists already and is not empty.")
     part = Part(CHUNKS, name, None, {"embedder": model.spec, "dim": model.dim})
-    first = manifest.chunk_parts[0]
-    if first.version is None:
-        chunks = _empty_chunks()
-    else:
-        chunks = lake.ref(first.ref or "").to_arrow(columns=list(CHUNK_COLUMNS))
-    alone = Manifest(manifest.name, manifest.version, (part,))
-    result = SyncResult(manifest.name, manifest.version, manifest.version)
-    embedded = _embed_all(lake, alone, chunks, executor="local", result=result, progress=progress)[
-        model.spec
-    ]
+    embedded = embed_chunks_of(lake, manifest, part, progress=progress)
     extended = Manifest(manifest.name, manifest.version, (*manifest.parts, part))
     with lake.publish(message=f"add embedder {spec}") as pub:
         if pub.base_version(manifest.name) != manifest.version:
