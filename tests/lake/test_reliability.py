@@ -88,6 +88,13 @@ def _check_published_then_write_next(lake_path: str, rng: random.Random) -> tupl
     return head, orphan
 
 
+def _wait_for_head_past(lake: curata.Lake, version: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (lake.dataset(writer.DATASET).info().version or 0) <= version:
+        assert time.monotonic() < deadline, f"the writer did not publish past @{version}"
+        time.sleep(0.01)
+
+
 def test_kill_9_at_random_moments_never_loses_the_published_version(
     writer_server: WriterServer, lake: curata.Lake, tmp_path: Path
 ) -> None:
@@ -98,8 +105,15 @@ def test_kill_9_at_random_moments_never_loses_the_published_version(
     heads: list[int] = []
     orphans = 0
     for trial in range(KILL_TRIALS):
+        before = lake.dataset(writer.DATASET).info().version or 0
         pid = writer_server.ask(cmd="steps", lake=lake.uri, log=str(log_file))["pid"]
-        time.sleep(rng.uniform(0.05, 0.6))
+        if trial % 2:
+            # Every other kill comes once the writer has published (however loaded the
+            # machine), at a random moment of what it does next.
+            _wait_for_head_past(lake, before)
+            time.sleep(rng.uniform(0.0, 0.3))
+        else:
+            time.sleep(rng.uniform(0.05, 0.6))
         os.kill(pid, signal.SIGKILL)
         status = writer_server.ask(cmd="wait", pid=pid)["status"]
         context = f"trial {trial}, seed {seed}, writer log:\n{log_file.read_text()[-3000:]}"
