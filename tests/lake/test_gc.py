@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,47 @@ def test_gc_removes_leftovers_of_a_first_write_that_never_published(lake: curata
     assert lake.store.lance_versions(storage_path(lake, "fresh")) == []
     ds.append(rows([1, 2]))
     assert content(ds.head) == rows([1, 2]).to_pylist()
+
+
+def _age(folder: Path, seconds: float) -> None:
+    """Make every file under ``folder`` look last written ``seconds`` ago."""
+    then = time.time() - seconds
+    for path in folder.rglob("*"):
+        os.utime(path, (then, then))
+
+
+def test_gc_removes_data_folders_no_dataset_owns_once_abandoned(lake: curata.Lake) -> None:
+    # A run that died after writing the first rows of two new datasets, before publishing:
+    # one staged (data files only), one committed to Lance (a version the catalog never got).
+    lake.stage_overwrite("staged", rows(range(5)).to_reader())
+    lance.write_dataset(rows([7], "orphan"), lake.store.uri("committed.lance"))
+    kept = lake.create_dataset("kept", key="id")
+    kept.append(rows([1]))
+    data = Path(lake.uri.removeprefix("file://")) / "data"
+    assert {p.name for p in data.iterdir()} == {"staged.lance", "committed.lance", "kept.lance"}
+
+    # Written a day ago: a live run may be about to publish them.
+    _age(data, 24 * 3600)
+    assert lake.gc().abandoned == []
+    assert {p.name for p in data.iterdir()} == {"staged.lance", "committed.lance", "kept.lance"}
+
+    _age(data, 8 * 24 * 3600)
+    dry = lake.gc(dry_run=True)
+    assert sorted(a.path for a in dry.abandoned) == ["committed.lance", "staged.lance"]
+    assert "2 abandoned data folders" in dry.summary
+    assert (data / "staged.lance").exists()
+
+    report = lake.gc()
+    folders = report.to_dict()["abandoned_folders"]
+    assert [f["path"] for f in folders] == ["committed.lance", "staged.lance"]
+    assert all(f["bytes"] > 0 for f in folders)
+    assert report.bytes_reclaimed is not None
+    assert report.bytes_reclaimed >= sum(f["bytes"] for f in folders)
+    assert {p.name for p in data.iterdir()} == {"kept.lance"}
+    assert content(kept.head) == rows([1]).to_pylist()
+    # The names are free for new datasets, which start from nothing.
+    commit = lake.create_dataset("staged").append(rows([3]))
+    assert commit is not None and (commit.version, commit.rows) == (1, 1)
 
 
 def test_keep_versions_prunes_old_untagged_versions_only(lake: curata.Lake) -> None:

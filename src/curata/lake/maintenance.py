@@ -7,7 +7,11 @@ Per dataset, under its write lock:
 - Lance versions that no commit references are removed: orphans of writers that died before
   publishing, restore steps, heads from before compaction;
 - with ``keep_versions=N``, versions other than the newest N of each branch, the branch heads and
-  the tagged versions are pruned: they stay in the log, marked pruned, and their data goes.
+  the tagged versions are pruned: they stay in the log, marked pruned, and their data goes;
+- data folders that no dataset owns and that nobody wrote to for ``ABANDONED_AFTER`` (7 days)
+  are removed: the first rows of a new dataset, staged or committed to Lance by a writer that
+  died before its catalog transaction created the dataset. A younger folder may belong to a
+  writer that is about to publish.
 
 Each dataset takes two transactions. The first compacts and records the catalog changes; the
 second removes data only the catalog no longer references. A crash at any point therefore
@@ -16,6 +20,7 @@ leaves every published version readable, and at worst garbage for the next run.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +31,28 @@ from curata.lake import history
 from curata.lake import schema as t
 from curata.lake.catalog import utcnow
 from curata.lake.refs import MAIN
+from curata.lake.registry import lock_name
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from curata.lake.lake import Lake
     from curata.lake.storage import LanceStore
+
+
+ABANDONED_AFTER = 7 * 24 * 3600  # seconds; Lance waits as long before removing unverified files
+
+
+@dataclass
+class AbandonedFolder:
+    """A data folder no dataset owns, removed by gc (or that would be, in a dry run)."""
+
+    path: str
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"path": self.path, "bytes": self.bytes}
 
 
 @dataclass
@@ -92,11 +113,12 @@ class GcReport:
     dry_run: bool
     keep_versions: int | None
     datasets: list[DatasetGc] = field(default_factory=list)
+    abandoned: list[AbandonedFolder] = field(default_factory=list)
 
     @property
     def bytes_before(self) -> int:
-        """Bytes stored for all datasets before gc."""
-        return sum(d.bytes_before for d in self.datasets)
+        """Bytes stored for all datasets (and abandoned folders) before gc."""
+        return sum(d.bytes_before for d in self.datasets) + sum(a.bytes for a in self.abandoned)
 
     @property
     def bytes_after(self) -> int | None:
@@ -136,6 +158,8 @@ class GcReport:
         unpublished Lance versions, pruned 0 versions``."""
         compacted = _count(self.datasets_compacted, "dataset")
         removed = _count(self.unpublished_removed, "unpublished Lance version")
+        if self.abandoned:
+            removed += " and " + _count(len(self.abandoned), "abandoned data folder")
         pruned = _count(self.versions_pruned, "version")
         if self.dry_run:
             return (
@@ -168,6 +192,7 @@ class GcReport:
             "versions_pruned": self.versions_pruned,
             "summary": self.summary,
             "datasets": [d.to_dict() for d in self.datasets],
+            "abandoned_folders": [a.to_dict() for a in self.abandoned],
         }
 
 
@@ -224,7 +249,34 @@ def collect_garbage(
         )
         if result is not None:
             report.datasets.append(result)
+    report.abandoned = _abandoned_folders(lake, dry_run)
     return report
+
+
+def _abandoned_folders(lake: Lake, dry_run: bool) -> list[AbandonedFolder]:
+    """Remove (unless ``dry_run``) the data folders that no dataset owns and that nobody wrote
+    to for :data:`ABANDONED_AFTER` seconds."""
+    owned = sa.select(t.datasets.c.storage_path)
+    with lake.catalog.read() as conn:
+        known = set(conn.execute(owned).scalars())
+    cutoff = time.time() - ABANDONED_AFTER
+    found = []
+    for folder in lake.store.folders():
+        if folder in known:
+            continue
+        size, newest = lake.store.last_change(folder)
+        if newest is not None and newest > cutoff:
+            continue
+        if not dry_run:
+            with lake.catalog.write() as conn:
+                # Under the lock that creating the dataset takes: one created since the
+                # listing keeps its folder.
+                lock_name(conn, folder.removesuffix(".lance"))
+                if conn.execute(owned.where(t.datasets.c.storage_path == folder)).first():
+                    continue
+                lake.store.remove_all(folder)
+        found.append(AbandonedFolder(folder, size))
+    return found
 
 
 # -- planning -------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ next writer restores the published version before writing on top of it.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from curata.lake.catalog import utcnow
 from curata.lake.changes import ChangeLog, describe_schema, diff_datasets, quote_ident
 from curata.lake.models import Commit
 from curata.lake.refs import MAIN, Ref, validate_label
-from curata.lake.registry import check_new_dataset, insert_dataset
+from curata.lake.registry import check_new_dataset, insert_dataset, lock_name
 from curata.lake.tables import check_key, conform, to_arrow_table
 
 if TYPE_CHECKING:
@@ -138,11 +137,7 @@ class Publication:
             InvalidInput: a bad name, kind or key column.
         """
         check_new_dataset(name, kind, key)
-        if not self._lake.catalog.is_sqlite:
-            # SQLite's write transaction already holds the database lock. On PostgreSQL two
-            # publications creating the same name queue here, and the second one finds the
-            # dataset instead of failing on the unique constraint.
-            self._conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_name_lock_id(name))))
+        lock_name(self._conn, name)
         exists = self._conn.execute(
             sa.select(t.datasets.c.id).where(t.datasets.c.name == name)
         ).first()
@@ -456,12 +451,6 @@ class Publication:
                     updated_by=self.author,
                 )
             )
-
-
-def _name_lock_id(name: str) -> int:
-    """A PostgreSQL advisory-lock id (signed 64 bits) for creating dataset ``name``."""
-    digest = hashlib.blake2b(f"curata-dataset:{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def _check_unique_key(ds: lance.LanceDataset, key: str, dataset: str) -> None:

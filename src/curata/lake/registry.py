@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -70,4 +71,17 @@ def insert_dataset(
             updated_at=now,
             updated_by=author,
         )
+    )
+
+
+def lock_name(conn: Connection, name: str) -> None:
+    """Hold, until the transaction ends, the right to create dataset ``name`` (or to remove
+    data stored under its name). SQLite's write transaction holds the whole database already;
+    on PostgreSQL this is an advisory lock, so two writers creating one name queue, and the
+    second finds the dataset instead of failing on the unique constraint."""
+    if conn.dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"curata-dataset:{name}".encode(), digest_size=8).digest()
+    conn.execute(
+        sa.select(sa.func.pg_advisory_xact_lock(int.from_bytes(digest, "big", signed=True)))
     )

@@ -389,6 +389,42 @@ class LanceStore:
         # removed must not be mistaken for its.
         self._session = None
 
+    def folders(self) -> list[str]:
+        """The ``*.lance`` folders directly under the store's root, sorted."""
+        import pyarrow.fs as pafs
+
+        with lance_errors("Listing the data folder"):
+            fs, root = self._filesystem(self.root)
+            selector = pafs.FileSelector(root, recursive=False, allow_not_found=True)
+            return sorted(
+                info.base_name
+                for info in fs.get_file_info(selector)
+                if info.type == pafs.FileType.Directory and info.base_name.endswith(".lance")
+            )
+
+    def last_change(self, path: str) -> tuple[int, float | None]:
+        """Bytes stored at ``path`` and the newest modification time of its files (seconds
+        since the epoch; None when it holds no file)."""
+        import pyarrow.fs as pafs
+
+        with lance_errors(f"Listing {path}"):
+            fs, root = self._filesystem(self.uri(path))
+            selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
+            files = [i for i in fs.get_file_info(selector) if i.type == pafs.FileType.File]
+        times = [i.mtime.timestamp() for i in files if i.mtime is not None]
+        return sum(i.size or 0 for i in files), max(times, default=None)
+
+    @staticmethod
+    def _filesystem(uri: str) -> tuple[Any, str]:
+        import pyarrow.fs as pafs
+
+        from curata.config import is_remote
+
+        if not is_remote(uri):
+            uri = os.path.abspath(uri.removeprefix("file://"))
+        fs, root = pafs.FileSystem.from_uri(uri)
+        return fs, str(root)
+
     def disk_usage(self, path: str) -> int:
         """Bytes of all files stored at ``path`` (0 when nothing is stored)."""
         from contextlib import suppress
