@@ -90,6 +90,35 @@ def test_two_folders_fill_one_knowledge_base_each_document_with_its_source(
         assert again.documents["unchanged"] == 2 and not again.published
 
 
+def test_files_indexed_from_two_overlapping_sources_are_warned_about(
+    kb: KnowledgeBase, handbook: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(handbook / "guides", {"install.md": "# Install\n\nRun the installer twice.\n"})
+    monkeypatch.chdir(handbook.parent)
+    assert kb.sync("handbook").warnings == []
+
+    inner = kb.sync("handbook/guides")
+
+    assert inner.documents["new"] == 1  # guides/install.md of handbook is install.md here
+    assert inner.warnings == [
+        "source handbook/guides lies inside source handbook of this knowledge base, and 1 "
+        "file(s) are indexed from both, under two doc ids. Exclude them from one of the two "
+        "(--exclude), or, if this source replaces the other, sync with --moved-from."
+    ]
+    # Excluded from the outer one, the folder is indexed once: no more warning.
+    fixed = kb.sync("handbook", exclude=("guides/**",), delete_missing=True)
+    assert fixed.documents["deleted"] == 1 and fixed.warnings == []
+    assert kb.sync("handbook/guides").warnings == []
+    # The same folder by its absolute path is another source (with a prefix, no doc id
+    # clashes): the same place as one, holding the other.
+    outer = kb.sync(str(handbook), prefix="abs")
+    assert [w.split(" of this")[0] for w in outer.warnings] == [
+        f"source {handbook} is the same place as source handbook",
+        f"source {handbook} holds source handbook/guides",
+    ]
+    assert "and 2 file(s)" in outer.warnings[0] and "and 1 file(s)" in outer.warnings[1]
+
+
 def test_delete_missing_removes_only_documents_of_the_source_synced(
     kb: KnowledgeBase, handbook: Path, faq: Path
 ) -> None:

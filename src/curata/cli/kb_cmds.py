@@ -225,6 +225,8 @@ def _print_sync(result: SyncResult) -> None:
             f"`curata dataset head {result.name}.quarantine`",
             markup=False,
         )
+    for warning in result.warnings:
+        err_console.print(f"warning: {warning}", markup=False, style="yellow")
     if result.moved:
         console.print(
             f"{result.moved} document(s) of the old place are this source's now",

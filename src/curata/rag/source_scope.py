@@ -36,6 +36,7 @@ import os
 import shlex
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from curata.errors import InvalidInput
@@ -79,6 +80,56 @@ def stored_source(source: str | None) -> str:
     """A stored ``source`` as an identity, also when it was stored as typed (``./posts.jsonl``
     is ``posts.jsonl``); ``""`` for none."""
     return normal_location(source) if source else ""
+
+
+def _path_parts(identity: str) -> tuple[str, ...] | None:
+    """``identity`` as path components that compare by prefix (None: not a path)."""
+    if identity.startswith("s3://"):
+        return ("s3:", *identity.removeprefix("s3://").split("/"))
+    if "://" in identity or not identity:
+        return None
+    return ("file:", *Path(os.path.abspath(identity)).parts)
+
+
+def overlapping_sources(identity: str, others: set[str]) -> list[str]:
+    """The sources among ``others`` that hold ``identity``, lie inside it or are the same
+    place by another name: a file under both is indexed twice, under two doc ids (unless the
+    doc ids clash). Relative identities are taken from the current folder, where syncs of
+    relative paths run."""
+    mine = _path_parts(identity)
+    if mine is None:
+        return []
+    found = []
+    for other in sorted(others):
+        theirs = _path_parts(other)
+        if theirs is None:
+            continue
+        shorter = min(len(mine), len(theirs))
+        if mine[:shorter] == theirs[:shorter]:
+            found.append(other)
+    return found
+
+
+def _relation(identity: str, other: str) -> tuple[bool, str]:
+    """For overlapping sources: whether ``identity`` lies inside ``other``, and the folder
+    between them (``guides`` for ``docs/guides`` and ``docs``, either way round; ``""`` for
+    one place by two names)."""
+    mine, theirs = _path_parts(identity) or (), _path_parts(other) or ()
+    inside = len(mine) > len(theirs)
+    longer, shorter = (mine, theirs) if inside else (theirs, mine)
+    return inside, "/".join(longer[len(shorter) :])
+
+
+def overlap_warning(identity: str, other: str, count: int, *, inside: bool, sub: str) -> str:
+    """What to tell a user when ``count`` files of source ``identity`` are also published by
+    source ``other``, which holds it (``inside``), lies inside it or is the same place
+    (``sub`` empty)."""
+    where = "is the same place as" if not sub else "lies inside" if inside else "holds"
+    return (
+        f"source {identity} {where} source {other} of this knowledge base, and {count} "
+        f"file(s) are indexed from both, under two doc ids. Exclude them from one of the two "
+        "(--exclude), or, if this source replaces the other, sync with --moved-from."
+    )
 
 
 def _is_relative(identity: str) -> bool:
@@ -239,6 +290,13 @@ class ScopedSource:
         #: doc ids of the published documents that came from this source (or are moved to it)
         self.own = frozenset(d for d, s in self.stored.items() if s in takes)
         self.prefix = choose_prefix(manifest, sources & takes, prefix, renaming)
+        prefixes = remembered_prefixes(manifest)
+        self._overlaps = {
+            other: (*_relation(self.identity, other), prefixes.get(other, ""))
+            for other in overlapping_sources(self.identity, sources - takes)
+        }
+        #: per other source, how many files listed here it publishes too (under its doc ids)
+        self.doubled: dict[str, int] = {}
 
     def params(self) -> dict[str, Any]:
         """What the sync's run records of its source."""
@@ -277,7 +335,9 @@ class ScopedSource:
         ``(doc_id, reason)`` for each item whose doc id is published from another source."""
         mine: list[SourceItem] = []
         taken: list[tuple[str, str]] = []
+        self.doubled = {}
         for listed in self.inner.list():
+            self._count_doubled(listed.doc_id)
             item = replace(listed, doc_id=self.doc_id(listed.doc_id)) if self.prefix else listed
             other = self.stored.get(item.doc_id)
             if other is None or item.doc_id in self.own:
@@ -287,6 +347,36 @@ class ScopedSource:
         # After this sync the source has documents when it had some or indexes some now.
         renaming = bool(self.own or mine)
         return mine, [(d, self._clash(d, other, renaming)) for d, other in taken]
+
+    def _count_doubled(self, name: str) -> None:
+        """Count ``name`` (a listed doc id, before the prefix) for each overlapping source that
+        publishes the same file under its own doc id."""
+        for other, (inside, sub, prefix) in self._overlaps.items():
+            if not sub:  # one place by two names
+                theirs = name
+            elif inside:  # this source is the folder ``sub`` of the other one
+                theirs = f"{sub}/{name}"
+            elif name.startswith(f"{sub}/"):  # the other one is the folder ``sub`` of this one
+                theirs = name[len(sub) + 1 :]
+            else:
+                continue
+            theirs = f"{prefix}/{theirs}" if prefix else theirs
+            if self.stored.get(theirs) == other:
+                self.doubled[other] = self.doubled.get(other, 0) + 1
+
+    def overlap_warnings(self) -> list[str]:
+        """What to tell the user about files that this source and another one both index
+        (after :meth:`listing`)."""
+        return [
+            overlap_warning(
+                self.identity,
+                other,
+                count,
+                inside=self._overlaps[other][0],
+                sub=self._overlaps[other][1],
+            )
+            for other, count in sorted(self.doubled.items())
+        ]
 
     def quarantine(self, before: pa.Table | None, failed: list[dict[str, str]]) -> pa.Table:
         """The rows of ``kb.quarantine`` after this sync: its own failures, and those that the

@@ -85,6 +85,8 @@ class SyncResult:
     touched: int = 0
     #: documents of the source moved from (``moved_from``) that are this source's now
     moved: int = 0
+    #: things the user should know, such as sources that overlap
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     run_id: str | None = None
 
@@ -104,6 +106,7 @@ class SyncResult:
             "duplicates": self.duplicates,
             "touched": self.touched,
             "moved": self.moved,
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
             "run_id": self.run_id,
         }
@@ -225,6 +228,7 @@ def _sync(job: _Job) -> None:
     lake, manifest, source, options = job.lake, job.manifest, job.source, job.options
 
     items, clashes = source.listing()
+    job.result.warnings = source.overlap_warnings()
     mine = (job.previous[d] for d in source.own)
     stored = {p.doc_id: PreviousState(p.size, p.mtime, p.content_hash) for p in mine}
     changes = ChangeSet(
