@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,16 @@ def require_ray() -> None:
         raise MissingDependency("ray", "ray", "The ray executor") from err
 
 
+def _start_ray(ray: Any) -> None:
+    """Start (or join, with ``RAY_ADDRESS``) Ray without the notices that are not the user's
+    business: Ray's start-up warnings (such as its token authentication being on), and
+    Lance's warning about fork, which the processes Ray forks and at once replaces by its
+    own programs set off (Ray's workers are started fresh, not forked from this process)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="lance is not fork-safe", category=UserWarning)
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+
+
 def ray_map_batches(segment: Segment, source: Iterator[pa.Table]) -> Iterator[BatchResult]:
     """Apply the segment to every batch on Ray actors, yielding results in input order.
 
@@ -77,7 +88,7 @@ def ray_map_batches(segment: Segment, source: Iterator[pa.Table]) -> Iterator[Ba
     if batches is None:
         return
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        _start_ray(ray)
     # Actors start once there is a batch and end before the last result is handed on. A
     # segment gets its first batch only from the last result of the one before (that one or
     # this one needs the whole input), so one segment at a time holds CPUs: starting earlier
