@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from curata.duck import connect as duck_connect
 from curata.errors import InvalidInput, NotFound
 from curata.lake.refs import parse_ref
 
@@ -25,11 +26,9 @@ def duckdb_cursor() -> duckdb.DuckDBPyConnection:
     cursor costs microseconds and keeps its registered tables to itself. The connection is
     re-opened in a forked child (DuckDB's threads do not survive a fork).
     """
-    import duckdb
-
     global _connection  # noqa: PLW0603 - one connection per process, created on first use
     if _connection is None or _connection[0] != os.getpid():
-        _connection = (os.getpid(), duckdb.connect())
+        _connection = (os.getpid(), duck_connect())
     return _connection[1].cursor()
 
 
@@ -48,7 +47,7 @@ def run_query(lake: Lake, sql: str) -> pa.Table:
         names = _identifiers(sql)
     except duckdb.Error as err:
         raise InvalidInput(f"The SQL does not parse: {err}") from err
-    con = duckdb.connect()
+    con = duck_connect()
     for name in sorted(names):
         try:
             ref = parse_ref(name)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from curata.duck import connect as duck_connect
 from curata.lake.storage import lance_errors
 
 if TYPE_CHECKING:
@@ -97,9 +98,7 @@ class Snapshot:
         self, connection: duckdb.DuckDBPyConnection | None = None
     ) -> duckdb.DuckDBPyRelation:
         """A lazy DuckDB relation over the snapshot (filters and projections are pushed down)."""
-        import duckdb
-
-        con = connection or duckdb.connect()
+        con = connection or duck_connect()
         return con.from_arrow(self._ds)
 
     def nearest(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from curata.duck import connect as duck_connect
 from curata.errors import InvalidInput
 from curata.pipeline.sql_rowwise import compile_row_wise, sql_column_lineage
 from curata.pipeline.step import ROW_COLUMN, Step, register_step
@@ -39,6 +40,9 @@ class SqlStep(Step[SqlParams]):
     """
 
     name = "sql"
+    # 2: queries run in UTC (before, in the machine's time zone), so results cached by
+    # version 1 may differ.
+    version = "2"
     Params = SqlParams
 
     def __init__(self, params: Any = None, *, id: str | None = None) -> None:
@@ -50,9 +54,7 @@ class SqlStep(Step[SqlParams]):
         return self._row_wise_query is not None
 
     def prepare(self) -> None:
-        import duckdb
-
-        self._con = duckdb.connect()
+        self._con = duck_connect()
 
     def column_lineage(self, input_columns: list[str]) -> dict[str, list[str]] | None:
         return sql_column_lineage(self.params.query, input_columns)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from curata.duck import connect as duck_connect
 from curata.errors import InvalidInput, NotFound, QualityGateFailed
 from curata.pipeline.step import Step, register_step
 
@@ -181,14 +182,13 @@ class RulesFlagStep(Step[RulesFlagParams]):
         self._sql: dict[pa.Schema, str] = {}
 
     def process(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
-        import duckdb
         import pyarrow as pa
 
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
         sql = self._sql.get(table.schema)
         if sql is None:
             sql = self._sql[table.schema] = self._flag_sql(table.schema)
-        con = duckdb.connect()
+        con = duck_connect()
         try:
             con.register("batch", table)
             flags = con.sql(sql).to_arrow_table().column(0)
@@ -198,8 +198,6 @@ class RulesFlagStep(Step[RulesFlagParams]):
 
     def _flag_sql(self, schema: pa.Schema) -> str:
         """``SELECT [failed rule texts] FROM batch``, one row per input row, in order."""
-        import duckdb
-
         from curata.quality.rules.conditions import numeric_sql, value_sql
         from curata.quality.rules.sql import (
             family,
@@ -209,7 +207,7 @@ class RulesFlagStep(Step[RulesFlagParams]):
             where_predicate,
         )
 
-        con = duckdb.connect()
+        con = duck_connect()
         cases = []
         for rule in self._ruleset.leaves():
             name = find_column(schema.names, rule.params[0])

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from curata.duck import connect as duck_connect
 from curata.errors import CurataError, InvalidInput
 from curata.quality.rules import aggregates, queries, text_rules
 from curata.quality.rules.model import Composite, Rule, RuleSet
@@ -105,10 +106,9 @@ def evaluate_rules(
     >>> evaluate_rules('Rules = [ RowCount = 2 ]', pa.table({"x": [1, 2]})).score
     1.0
     """
-    import duckdb
 
     rules = parse_rules(ruleset) if isinstance(ruleset, str) else ruleset
-    con = duckdb.connect()
+    con = duck_connect()
     try:
         # Rules run user SQL (where, CustomSql): it may read the tables it is given, no files.
         con.execute("SET enable_external_access = false")
