@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from curata.duck import connect as duck_connect
+from curata.duck import error_text
 from curata.errors import InvalidInput, NotFound
 from curata.lake.refs import parse_ref
 
@@ -46,7 +47,7 @@ def run_query(lake: Lake, sql: str) -> pa.Table:
         # skipped below, and DuckDB reports real errors when the query runs).
         names = _identifiers(sql)
     except duckdb.Error as err:
-        raise InvalidInput(f"The SQL does not parse: {err}") from err
+        raise InvalidInput(f"The SQL does not parse: {error_text(err)}") from err
     con = duck_connect()
     for name in sorted(names):
         try:
@@ -63,7 +64,7 @@ def run_query(lake: Lake, sql: str) -> pa.Table:
     except duckdb.CatalogException as err:
         raise NotFound(f"{err}", hint="Tables are dataset references; see `curata ls`.") from err
     except duckdb.Error as err:
-        raise InvalidInput(f"The query failed: {err}") from err
+        raise InvalidInput(f"The query failed: {error_text(err)}") from err
 
 
 def _identifiers(sql: str) -> set[str]:

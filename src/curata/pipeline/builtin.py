@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from curata.duck import connect as duck_connect
+from curata.duck import error_text
 from curata.errors import InvalidInput
 from curata.pipeline.sql_rowwise import compile_row_wise, sql_column_lineage
 from curata.pipeline.step import ROW_COLUMN, Step, register_step
@@ -74,7 +75,7 @@ class SqlStep(Step[SqlParams]):
         except duckdb.DataError as err:  # a value that does not convert: `on_error` applies
             raise ValueError(str(err)) from err
         except duckdb.Error as err:
-            raise InvalidInput(f"Step {self.id!r}: the query failed: {err}") from err
+            raise InvalidInput(f"Step {self.id!r}: the query failed: {error_text(err)}") from err
         finally:
             con.unregister("batch")
         while result.column_names.count(ROW_COLUMN) > 1:  # COLUMNS('regex') matched it too

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from curata.duck import error_text
 from curata.errors import CurataError, InvalidInput
 from curata.lake.query import duckdb_cursor
 from curata.pipeline.rows import positions, row_hashes
@@ -456,7 +457,9 @@ def _check_gates(
         try:
             bad = con.sql(f"SELECT __pos FROM batch WHERE ({gate.where})").to_arrow_table()
         except duckdb.Error as err:
-            raise InvalidInput(f"Gate {gate.name!r}: the predicate failed: {err}") from err
+            raise InvalidInput(
+                f"Gate {gate.name!r}: the predicate failed: {error_text(err)}"
+            ) from err
         if bad.num_rows == 0:
             continue
         sample = table.take(bad.column("__pos").slice(0, 1)).to_pylist()[0]
