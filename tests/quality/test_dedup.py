@@ -344,6 +344,36 @@ def test_semantic_dedup_of_stored_vectors(sqlite_lake: curata.Lake) -> None:
     assert text.clusters == []
 
 
+def test_semantic_dedup_embeds_each_text_once_through_the_lake_cache(
+    lake: curata.Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curata.rag.embedders import HashEmbedder
+
+    rows = [*DOCS, {"id": 40, "text": "  ", "lang": "en"}, {"id": 41, "text": None, "lang": "en"}]
+    make_docs(lake, rows)
+    texts = [r["text"] for r in rows]
+    embedded: list[str] = []
+    original = HashEmbedder.embed
+
+    def counting(self: HashEmbedder, batch: list[str]) -> object:
+        embedded.extend(batch)
+        return original(self, batch)
+
+    monkeypatch.setattr(HashEmbedder, "embed", counting)
+    first = dedup_dataset(lake, "docs", "text", "semantic", embedder="hash:64", dry_run=True)
+    present = {t for t in texts if isinstance(t, str) and t.strip()}
+    assert sorted(embedded) == sorted(present)  # each distinct text once, blanks never
+    # Same clusters as vectors computed outside the lake.
+    ids = [r["id"] for r in rows]
+    alone = find_duplicates(texts, "semantic", embedder="hash:64", keys=ids)
+    same = sorted(sorted(ids[i] for i in c) for c in alone.clusters)
+    assert sorted(sorted(c) for c in first.clusters) == same and same
+
+    embedded.clear()
+    again = dedup_dataset(lake, "docs", "text", "semantic", embedder="hash:64", dry_run=True)
+    assert embedded == [] and again.clusters == first.clusters
+
+
 def test_html_report(sqlite_lake: curata.Lake, tmp_path: Path) -> None:
     make_docs(sqlite_lake, DOCS)
     report = dedup_dataset(sqlite_lake, "docs", "text", "exact")

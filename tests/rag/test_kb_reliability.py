@@ -372,7 +372,7 @@ def test_an_embedder_failing_mid_sync_publishes_nothing(
     error: Exception,
     outcome: str,
 ) -> None:
-    import curata.rag.sync
+    import curata.rag.embedding_cache
     from curata.rag.embedders import HashEmbedder
 
     folder = tmp_path / "docs"
@@ -387,7 +387,7 @@ def test_an_embedder_failing_mid_sync_publishes_nothing(
     before = kb_state(lake)
 
     # Chunk texts go to the embedder two at a time; its second call fails, once.
-    monkeypatch.setattr(curata.rag.sync, "EMBED_BATCH", 2)
+    monkeypatch.setattr(curata.rag.embedding_cache, "EMBED_BATCH", 2)
     original = HashEmbedder.embed
     calls: list[int] = []
 

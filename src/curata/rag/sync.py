@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from curata.errors import Conflict, CurataError, InvalidInput
-from curata.pipeline.executor import RETRIES, BatchResult, PlannedStep, Segment, StepFailed
+from curata.pipeline.executor import PlannedStep, Segment
 from curata.pipeline.local import map_batches
+from curata.rag.embedding_cache import EmbedCounts, embed_cached
 from curata.rag.manifest import (
     CHUNKS,
     QUARANTINE,
@@ -35,7 +36,7 @@ from curata.rag.manifest import (
     refuse_moved_parts,
 )
 from curata.rag.source_scope import ScopedSource
-from curata.rag.steps import MAX_DOCUMENT_BYTES, ChunkStep, EmbedStep, ParseStep
+from curata.rag.steps import MAX_DOCUMENT_BYTES, ChunkStep, ParseStep
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int | None], None]
 BATCH_DOCUMENTS = 64
 BATCH_BYTES = 32 * 2**20
-EMBED_BATCH = 1024
 CHUNK_COLUMNS = (
     "chunk_id",
     "doc_id",
@@ -521,57 +521,27 @@ def _embed_all(
 ) -> dict[str, pa.Table]:
     """The new chunks with embeddings, per embedder; counts embedded and reused texts."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     out: dict[str, pa.Table] = {}
     result.chunks["added"] = chunks.num_rows
-    texts = pc.unique(chunks["text"]) if chunks.num_rows else pa.array([], pa.string())
+    texts = chunks["text"] if chunks.num_rows else pa.array([], pa.string())
+    counts = EmbedCounts()
     for part in manifest.chunk_parts:
         spec = part.settings["embedder"]
-        step = EmbedStep({"embedder": spec})
-        planned = PlannedStep(step, cache=lake.step_cache(step.fingerprint))
-        segment = Segment(steps=[planned], taps={"out": 0}, gates=[], offset=0)
-        unique = pa.table({"text": texts})
-        batches = (unique.slice(i, EMBED_BATCH) for i in range(0, unique.num_rows, EMBED_BATCH))
-        parts: list[pa.Table] = []
-        done = 0
-        for batch in _embedding(map_batches(segment, batches, executor, 1), spec):
-            parts.append(batch.tables["out"])
-            for s in batch.stats:
-                result.chunks["embedded"] += s.computed
-                result.chunks["reused"] += s.cache_hits
-            done += batch.tables["out"].num_rows
-            if progress is not None:
-                progress(f"embed {spec}", done, unique.num_rows)
-        assert planned.cache is not None
-        planned.cache.finish()
-        vectors = pa.concat_tables(parts) if parts else None
+        vectors = embed_cached(
+            lake,
+            texts,
+            spec,
+            executor=executor,
+            counts=counts,
+            progress=progress,
+            again="run the sync again",
+        )
         # The dimension from the manifest: a sync that only deletes needs no endpoint.
         out[spec] = _attach(chunks, vectors, spec, int(part.settings["dim"]))
+    result.chunks["embedded"] += counts.embedded
+    result.chunks["reused"] += counts.reused
     return out
-
-
-def _embedding(results: Iterator[BatchResult], spec: str) -> Iterator[BatchResult]:
-    """The embed step's results; its failure said in terms of the sync."""
-    try:
-        yield from results
-    except StepFailed as err:
-        cause = err.__cause__ or err
-        what = cause.message if isinstance(cause, CurataError) else str(cause)
-        check = getattr(cause, "hint", None) or "Check the embedder (endpoint, credentials, model)"
-        raise StepFailed(
-            f"Embedding with {spec} failed{_after_retries(cause)}: {what.rstrip('.')}. "
-            "Nothing was published.",
-            hint=f"{check.rstrip('.')}; then run the sync again: texts embedded so far are "
-            "cached and will not be sent again.",
-        ) from cause
-
-
-def _after_retries(cause: BaseException) -> str:
-    transient = getattr(cause, "transient", False) or isinstance(
-        cause, ConnectionError | TimeoutError
-    )
-    return f" after {RETRIES} retries" if transient else ""
 
 
 def _attach(chunks: pa.Table, vectors: pa.Table | None, spec: str, dim: int) -> pa.Table:

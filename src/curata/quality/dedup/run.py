@@ -21,7 +21,7 @@ from curata.quality.dedup.find import (
 )
 from curata.quality.dedup.minhash import MinHashParams, signatures
 from curata.quality.dedup.normalise import exact_groups
-from curata.quality.dedup.semantic import embed_texts, vector_column
+from curata.quality.dedup.semantic import vector_column
 
 if TYPE_CHECKING:
     import numpy as np
@@ -199,7 +199,14 @@ def dedup_dataset(
         )
     else:
         result = _find(
-            method, texts, values, threshold=value, keep=keep, keys=keys, embedder=embedder
+            lake,
+            method,
+            texts,
+            values,
+            threshold=value,
+            keep=keep,
+            keys=keys,
+            embedder=embedder,
         )
     member_ids = keys.combine_chunks() if keys is not None else None
     found = _report(report, result, member_ids, sigs, _rank(keys, n))
@@ -239,6 +246,7 @@ def _lengths(texts: pa.Array) -> Array:
 
 
 def _find(
+    lake: Lake,
     method: str,
     texts: pa.Array | None,
     values: Any,
@@ -256,13 +264,32 @@ def _find(
         a, b = exact_pairs(exact_groups(texts))
         return build_result(method, threshold, a, b, keep, rank, lengths, _same)
     if method == "semantic":
-        if texts is None:
-            vectors = vector_column(values)
-        else:
-            vectors = embed_texts(texts.to_pylist(), embedder)
+        vectors = vector_column(values) if texts is None else _embeddings(lake, texts, embedder)
         assert vectors is not None
         return semantic_result(vectors, threshold, keep, rank, lengths)
     raise InvalidInput("Near dedup needs a text column.")
+
+
+def _embeddings(lake: Lake, texts: pa.Array, embedder: str) -> Array:
+    """Vectors of ``texts`` through the lake's embedding cache, which knowledge bases share:
+    a text embedded before by ``embedder`` is not embedded again. Null or blank texts get rows
+    of zeros, which match nothing."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from curata.rag.embedding_cache import embed_cached
+
+    present = pc.if_else(pc.equal(pc.utf8_trim_whitespace(texts), ""), None, texts)
+    table = embed_cached(lake, present, embedder, again="run the dedup again")
+    if table is None:
+        return np.zeros((len(texts), 0), np.float32)
+    found = table["embedding"].combine_chunks()
+    dim = len(found[0])
+    vectors = np.asarray(found.flatten(), np.float32).reshape(len(found), dim)
+    where = np.asarray(pc.index_in(present, table["text"]).fill_null(-1), np.int64)
+    out = np.zeros((len(texts), dim), np.float32)
+    out[where >= 0] = vectors[where[where >= 0]]
+    return out
 
 
 def _signatures(
