@@ -70,7 +70,13 @@ def repair_knowledge_base(lake: Lake, manifest: Manifest, *, moved: bool = False
             alone = Manifest(manifest.name, manifest.version, (part,))
             fresh = _rechunk(lake, manifest, missing)
             rebuilt[part.dataset] = _embed_all(
-                lake, alone, fresh, executor="local", result=result, progress=None
+                lake,
+                alone,
+                fresh,
+                executor="local",
+                result=result,
+                progress=None,
+                again="run the repair again",
             )[part.settings["embedder"]]
     with lake.publish(message="kb check --repair") as pub:
         if pub.base_version(manifest.name) != manifest.version:

@@ -518,8 +518,10 @@ def _embed_all(
     executor: str,
     result: SyncResult,
     progress: Progress | None,
+    again: str = "run the sync again",
 ) -> dict[str, pa.Table]:
-    """The new chunks with embeddings, per embedder; counts embedded and reused texts."""
+    """The new chunks with embeddings, per embedder; counts embedded and reused texts.
+    ``again`` ends the hint of an embedder failure (what to run once it is fixed)."""
     import pyarrow as pa
 
     out: dict[str, pa.Table] = {}
@@ -535,7 +537,7 @@ def _embed_all(
             executor=executor,
             counts=counts,
             progress=progress,
-            again="run the sync again",
+            again=again,
         )
         # The dimension from the manifest: a sync that only deletes needs no endpoint.
         out[spec] = _attach(chunks, vectors, spec, int(part.settings["dim"]))
@@ -688,7 +690,15 @@ def embed_chunks_of(
         chunks = lake.ref(first.ref or "").to_arrow(columns=list(CHUNK_COLUMNS))
     alone = Manifest(manifest.name, manifest.version, (part,))
     result = SyncResult(manifest.name, manifest.version, manifest.version)
-    embedded = _embed_all(lake, alone, chunks, executor="local", result=result, progress=progress)
+    embedded = _embed_all(
+        lake,
+        alone,
+        chunks,
+        executor="local",
+        result=result,
+        progress=progress,
+        again="run the command again",
+    )
     return embedded[part.settings["embedder"]]
 
 
