@@ -437,7 +437,7 @@ def test_hash_embedder_rejects_bad_dimensions(spec: str) -> None:
 def test_unknown_specs_list_the_known_ones(spec: str) -> None:
     with pytest.raises(InvalidInput, match="Unknown embedder") as caught:
         load_embedder(spec)
-    assert caught.value.hint == "Use minilm, hash:DIM, openai:MODEL or bedrock:MODEL."
+    assert caught.value.hint == "Use minilm, minilm-int8, hash:DIM, openai:MODEL or bedrock:MODEL."
 
 
 def test_unsupported_bedrock_model_is_rejected() -> None:

@@ -32,7 +32,8 @@ def dedup(
         str, typer.Option(help="Row kept per cluster: first (lowest key) or longest.")
     ] = "first",
     embedder: Annotated[
-        str, typer.Option(help="Embedder for semantic: minilm, hash:DIM, openai:MODEL...")
+        str,
+        typer.Option(help="Embedder for semantic: minilm, minilm-int8, hash:DIM, openai:MODEL..."),
     ] = "minilm",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the clusters; publish nothing.")

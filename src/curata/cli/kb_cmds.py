@@ -40,7 +40,11 @@ def create(
     ctx: typer.Context,
     name: NameArg,
     embedder: Annotated[
-        str, typer.Option(help="minilm (local, default), openai:MODEL, bedrock:MODEL or hash:DIM.")
+        str,
+        typer.Option(
+            help="minilm (local, default), minilm-int8 (local, faster), openai:MODEL, "
+            "bedrock:MODEL or hash:DIM."
+        ),
     ] = "minilm",
     chunk_size: Annotated[int, typer.Option(help="Tokens per chunk (the model's tokens).")] = 200,
     chunk_overlap: Annotated[int, typer.Option(help="Tokens shared by consecutive chunks.")] = 30,
@@ -394,7 +398,9 @@ def rollback(
 def add_embedder(
     ctx: typer.Context,
     name: NameArg,
-    embedder: Annotated[str, typer.Argument(help="minilm, openai:MODEL, bedrock:MODEL, hash:DIM.")],
+    embedder: Annotated[
+        str, typer.Argument(help="minilm, minilm-int8, openai:MODEL, bedrock:MODEL, hash:DIM.")
+    ],
 ) -> None:
     """Embed the chunks with a second model too, and keep it in sync from now on."""
     version = _kb(ctx, name).add_embedder(embedder)
