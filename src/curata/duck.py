@@ -27,22 +27,17 @@ def error_text(err: BaseException, *, candidates: int = 5) -> str:
     for an operator such as ``+``) cut to the first ``candidates``."""
     lines = str(err).rstrip().splitlines()
     out: list[str] = []
-    listed: int | None = None  # candidate lines seen, while inside the list
-    skipped = 0
-    for line in lines:
-        if listed is not None and line[:1] in (" ", "\t") and line.strip():
-            listed += 1
-            if listed > candidates:
-                skipped += 1
-                continue
-        elif listed is not None:
-            listed = None
-        if line.strip() == "Candidate functions:":
-            listed = 0
-        out.append(line)
-        if listed is None and skipped:
-            out.insert(len(out) - 1, f"        ... and {skipped} more")
-            skipped = 0
-    if skipped:
-        out.append(f"        ... and {skipped} more")
+    i = 0
+    while i < len(lines):
+        out.append(lines[i])
+        i += 1
+        if out[-1].strip() != "Candidate functions:":
+            continue
+        end = i
+        while end < len(lines) and lines[end][:1] in (" ", "\t") and lines[end].strip():
+            end += 1  # the list: indented lines
+        out += lines[i : min(end, i + candidates)]
+        if end - i > candidates:
+            out.append(f"        ... and {end - i - candidates} more")
+        i = end
     return "\n".join(out)

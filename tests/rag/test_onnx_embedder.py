@@ -6,7 +6,6 @@ made once per model and kept, and a knowledge base built with it answers like on
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,8 +86,20 @@ def test_a_knowledge_base_with_minilm_int8_answers_questions(
 def test_without_onnx_runtime_the_error_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
-    with pytest.raises(MissingDependency) as err:
-        load_embedder("minilm-int8")
+    import importlib.util
+
+    from curata.rag.onnx_embedder import minilm_int8
+
+    real = importlib.util.find_spec
+    # As if it were not installed (it is, for the other tests).
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name)
+    )
+    minilm_int8.cache_clear()
+    try:
+        with pytest.raises(MissingDependency) as err:
+            load_embedder("minilm-int8")
+    finally:
+        minilm_int8.cache_clear()
     assert "'onnxruntime'" in err.value.message
     assert err.value.hint == 'Install it with: pip install "curata[onnx]"'

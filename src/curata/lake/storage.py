@@ -376,13 +376,8 @@ class LanceStore:
         """Delete everything stored at ``path`` (only for data no commit references)."""
         import pyarrow.fs as pafs
 
-        from curata.config import is_remote
-
-        uri = self.uri(path)
-        if not is_remote(uri):
-            uri = os.path.abspath(uri.removeprefix("file://"))
         with lance_errors(f"Removing {path}"):
-            fs, root = pafs.FileSystem.from_uri(uri)
+            fs, root = self._filesystem(self.uri(path))
             if fs.get_file_info(root).type != pafs.FileType.NotFound:
                 fs.delete_dir(root)
         # A dataset made again at this path restarts at version 1: cached entries of the one
@@ -439,13 +434,4 @@ class LanceStore:
                     with suppress(FileNotFoundError):  # removed while we walk: no longer counts
                         total += os.path.getsize(os.path.join(folder, name))
             return total
-        import pyarrow.fs as pafs
-
-        with lance_errors(f"Measuring {path}"):
-            fs, root = pafs.FileSystem.from_uri(uri)
-            selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
-            return sum(
-                info.size or 0
-                for info in fs.get_file_info(selector)
-                if info.type == pafs.FileType.File
-            )
+        return self.last_change(path)[0]

@@ -402,9 +402,9 @@ def load_embedder(spec: str) -> Embedder:
     if spec == "minilm":
         return _minilm()
     if spec == "minilm-int8":
-        from curata.rag.onnx_embedder import MiniLMInt8Embedder
+        from curata.rag.onnx_embedder import minilm_int8
 
-        return MiniLMInt8Embedder()
+        return minilm_int8()
     if match := _HASH_DIM.match(spec):
         return HashEmbedder(int(match.group(1)))
     kind, _, model = spec.partition(":")

@@ -162,42 +162,41 @@ class KnowledgeBase:
                 f"Knowledge base {name!r} exists already.",
                 hint=f"Sync into it with `curata kb sync {name} SOURCE`, or pick another name.",
             )
-        taken = [n for n in [name, *(p.dataset for p in parts)] if lake.has_dataset(n)]
-        if taken:
-            raise AlreadyExists(
-                f"Dataset(s) {', '.join(taken)} exist already.",
-                hint="Pick another knowledge-base name.",
-            )
-        what = description or f"Knowledge base {name}"
-        # One transaction: a create that fails or is killed leaves no part behind.
-        with lake.publish(message=f"create knowledge base {name} ({embedder})") as pub:
-            if not pub.create_dataset(name, kind="knowledge_base", description=what):
-                raise AlreadyExists(
-                    f"Knowledge base {name!r} was created meanwhile by another process."
-                )
-            pub.create_dataset(
-                parts[0].dataset,
-                kind="documents",
-                key="doc_id",
-                description=f"Documents of knowledge base {name}",
-            )
-            pub.create_dataset(
+        datasets = [
+            (name, "knowledge_base", None, description or f"Knowledge base {name}"),
+            (parts[0].dataset, "documents", "doc_id", f"Documents of knowledge base {name}"),
+            (
                 parts[1].dataset,
-                kind="chunks",
-                key="chunk_id",
-                description=f"Chunks of knowledge base {name}, embedded by {embedder}",
-            )
-            pub.create_dataset(
+                "chunks",
+                "chunk_id",
+                f"Chunks of knowledge base {name}, embedded by {embedder}",
+            ),
+            (
                 parts[2].dataset,
-                kind="records",
-                key="doc_id",
-                description=f"Last versions of documents deleted from {name}",
-            )
-            pub.create_dataset(
+                "records",
+                "doc_id",
+                f"Last versions of documents deleted from {name}",
+            ),
+            (
                 parts[3].dataset,
-                kind="records",
-                description=f"Documents the last sync of {name} could not index",
-            )
+                "records",
+                None,
+                f"Documents the last sync of {name} could not index",
+            ),
+        ]
+        # One transaction: a create that fails or is killed leaves no part behind, and a name
+        # taken (also by a concurrent create) rolls all of it back.
+        with lake.publish(message=f"create knowledge base {name} ({embedder})") as pub:
+            taken = [
+                dataset
+                for dataset, kind, key, about in datasets
+                if not pub.create_dataset(dataset, kind=kind, key=key, description=about)
+            ]
+            if taken:
+                raise AlreadyExists(
+                    f"Dataset(s) {', '.join(taken)} exist already.",
+                    hint="Pick another knowledge-base name.",
+                )
             publish_manifest(pub, Manifest(name, 0, parts))
         return cls(lake, name)
 

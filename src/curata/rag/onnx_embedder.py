@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import logging
 import os
 import tempfile
@@ -58,11 +59,11 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
     def __init__(self) -> None:
         super().__init__()
         self.spec = SPEC
-        for module, package in (("onnxruntime", "onnxruntime"), ("onnx", "onnx")):
-            try:
-                __import__(module)
-            except ImportError as err:
-                raise MissingDependency(package, "onnx", f"the embedder {SPEC!r}") from err
+        # Found, not imported: onnx is needed only for the export, and loading it costs time
+        # on every search.
+        for package in ("onnxruntime", "onnx"):
+            if importlib.util.find_spec(package) is None:
+                raise MissingDependency(package, "onnx", f"the embedder {SPEC!r}")
 
     @functools.cached_property
     def _session(self) -> Any:
@@ -99,6 +100,13 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
             hidden = self._session.run(None, feed)[0][0]
             out[row] = hidden.mean(axis=0)  # no padding: every token counts
         return _normalise(out)
+
+
+@functools.cache
+def minilm_int8() -> MiniLMInt8Embedder:
+    """One per process: it keeps its ONNX Runtime session, which takes a fraction of a second
+    to load (and the model files to be looked at) for every search otherwise."""
+    return MiniLMInt8Embedder()
 
 
 def exported_model(model_path: str) -> Path:
